@@ -1,0 +1,58 @@
+# Everything a user runs. State lives under the repo root and is git-ignored; `make clean` removes it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+include .env
+export ML_PLATFORM_DATASET ?= datasets/customer_segmentation.yaml
+export ML_PLATFORM_DATA_DIR := $(CURDIR)/$(ML_PLATFORM_DATA_DIR)
+export MLFLOW_TRACKING_URI := sqlite:///$(CURDIR)/.mlflow/mlflow.db
+export MLFLOW_ARTIFACTS_DESTINATION := $(CURDIR)/$(MLFLOW_ARTIFACTS_DESTINATION)
+export BENTOML_HOME := $(CURDIR)/$(BENTOML_HOME)
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export BENTOML_DO_NOT_TRACK DAGSTER_DISABLE_TELEMETRY
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test ui mlflow-ui serve clean install
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+state: $(STAMP)
+	mkdir -p $(DAGSTER_HOME) .mlflow/artifacts $(ML_PLATFORM_DATA_DIR) $(BENTOML_HOME)
+	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+
+run: state
+	$(BIN)/python -m ml_platform.quickstart
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the UI test"; \
+	  $(if $(shell id -u | grep -x 0),,sudo) apt-get install -y -q chromium >/dev/null || \
+	  { $(if $(shell id -u | grep -x 0),,sudo) apt-get update -q >/dev/null && \
+	    $(if $(shell id -u | grep -x 0),,sudo) apt-get install -y -q chromium >/dev/null; }; }
+
+ui: state
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+mlflow-ui: state
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) \
+	  --default-artifact-root $(MLFLOW_ARTIFACTS_DESTINATION)
+
+serve: state
+	$(BIN)/bentoml serve $$($(BIN)/bentoml list -o json | $(BIN)/python -c \
+	  'import json,sys; print(max(json.load(sys.stdin), key=lambda b: b["creation_time"])["tag"])') \
+	  --host 127.0.0.1 --port 3001
+
+clean:
+	rm -rf .dagster_home .mlflow .bentoml data

@@ -1,0 +1,65 @@
+import base64
+
+import dagster as dg
+import pandas as pd
+
+from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
+from ml_platform.lib.promotion import gate
+from ml_platform.lib.training_set import SPLIT
+from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
+
+
+@dg.asset(
+    group_name="evaluation",
+    kinds={"sklearn", "mlflow"},
+    io_manager_key="json_io_manager",
+    owners=["team:ml-platform"],
+)
+def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFrame, trained_model: dict,
+                      dataset: DatasetResource, mlflow_tracking: MlflowTracking,
+                      storage: PlatformStorage) -> dg.Output[dict]:
+    """The candidate and the current champion scored on the same held-out rows, and the gate's verdict."""
+    spec = dataset.load()
+    registry = mlflow_tracking.registry()
+    test = training_set[training_set[SPLIT] == "test"]
+    x, y = test[spec.feature_names], test[spec.target.name]
+    candidate = registry.load_model(trained_model["version"])
+    candidate_metrics = classification_metrics(candidate, x, y)
+    champion_version = registry.champion_version()
+    champion_metrics = None
+    if champion_version is not None:
+        champion_metrics = classification_metrics(registry.load_model(champion_version), x, y)
+    decision = gate(candidate_metrics, champion_metrics, spec.thresholds)
+    for name, value in candidate_metrics.items():
+        registry.client.log_metric(trained_model["run_id"], f"test_{name}", value)
+
+    png = confusion_matrix_png(candidate, x, y, f"{spec.name} v{trained_model['version']} (test set)")
+    plot_path = storage.reports_dir("evaluation") / f"confusion_v{trained_model['version']}.png"
+    plot_path.write_bytes(png)
+    registry.client.log_artifact(trained_model["run_id"], str(plot_path))
+    per_class = per_class_table(candidate, x, y)
+    comparison = pd.DataFrame({"candidate": candidate_metrics,
+                               "champion": champion_metrics or {}}).round(4)
+    report = {
+        "candidate_version": trained_model["version"],
+        "candidate": candidate_metrics,
+        "champion_version": champion_version,
+        "champion": champion_metrics,
+        "test_rows": len(test),
+        "per_class": per_class.to_dict(orient="records"),
+        "gate": {"promote": decision.promote, "reason": decision.reason},
+        "confusion_matrix_png": str(plot_path),
+    }
+    context.log.info(f"gate: {'promote' if decision.promote else 'keep champion'}: {decision.reason}")
+    return dg.Output(report, metadata={
+        **{f"candidate_{k}": v for k, v in candidate_metrics.items()},
+        "champion_version": champion_version or "none",
+        "gate": "promote" if decision.promote else "keep champion",
+        "gate_reason": decision.reason,
+        "comparison": dg.MetadataValue.md(comparison.to_markdown()),
+        "per_class": dg.MetadataValue.md(per_class.round(4).to_markdown(index=False)),
+        "confusion_matrix": dg.MetadataValue.md(
+            f"![confusion matrix](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "confusion_matrix_file": dg.MetadataValue.path(str(plot_path)),
+        "mlflow_run": dg.MetadataValue.url(trained_model["run_url"]),
+    })

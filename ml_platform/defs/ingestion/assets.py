@@ -1,0 +1,33 @@
+import dagster as dg
+import pandas as pd
+
+from ml_platform.defs.partitions import batches
+from ml_platform.lib.landing import file_sha256, read_batch
+from ml_platform.resources import DatasetResource, PlatformStorage
+
+
+@dg.asset(
+    partitions_def=batches,
+    group_name="ingestion",
+    kinds={"pandas", "csv"},
+    io_manager_key="parquet_io_manager",
+    owners=["team:ml-platform"],
+)
+def raw_data(context: dg.AssetExecutionContext, dataset: DatasetResource,
+             storage: PlatformStorage) -> dg.Output[pd.DataFrame]:
+    """One landed batch file, as it arrived: cells kept as text, nothing dropped."""
+    spec = dataset.load()
+    path = storage.landing_dir(spec) / context.partition_key
+    frame = read_batch(path, spec)
+    digest = file_sha256(path)
+    return dg.Output(
+        frame,
+        data_version=dg.DataVersion(digest[:16]),
+        metadata={
+            "dagster/row_count": len(frame),
+            "file": dg.MetadataValue.path(str(path)),
+            "sha256": digest,
+            "bytes": path.stat().st_size,
+            "columns": dg.MetadataValue.json(list(frame.columns)),
+        },
+    )

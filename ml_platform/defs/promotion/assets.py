@@ -1,0 +1,64 @@
+import dagster as dg
+
+from ml_platform.lib import model_store
+from ml_platform.lib.promotion import promote
+from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
+
+
+@dg.asset(
+    group_name="promotion",
+    kinds={"mlflow", "bentoml"},
+    io_manager_key="json_io_manager",
+    owners=["team:ml-platform"],
+)
+def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, trained_model: dict,
+                   dataset: DatasetResource, mlflow_tracking: MlflowTracking,
+                   bento_store: BentoStore) -> dg.Output[dict]:
+    """The champion: the candidate if it passed the gate, else the model that was already serving.
+
+    Promotion saves the model to the BentoML store and moves the MLflow alias `champion` as one step;
+    a failure anywhere leaves the previous champion in place in both.
+    """
+    spec = dataset.load()
+    registry = mlflow_tracking.registry()
+    current = registry.champion_version()
+    candidate = trained_model["version"]
+    promote_now = evaluation_report["gate"]["promote"]
+    reason = evaluation_report["gate"]["reason"]
+    if promote_now and current != evaluation_report["champion_version"]:
+        promote_now, reason = False, (f"the champion changed to v{current} after this candidate was "
+                                      f"evaluated against v{evaluation_report['champion_version']}")
+    if promote_now:
+        stage = _stage(bento_store, registry, spec, candidate, evaluation_report["candidate"])
+        previous = promote(registry, candidate, stage)
+        registry.tag_version(candidate, {"previous_champion": previous or ""})
+        champion, metrics = candidate, evaluation_report["candidate"]
+        context.log.info(f"promoted v{candidate} (was {previous or 'none'}): {reason}")
+    elif current is None:
+        raise dg.Failure(f"No champion: the first candidate v{candidate} was not promoted: {reason}")
+    else:
+        champion, metrics = current, evaluation_report["champion"]
+        with _stage(bento_store, registry, spec, current, metrics):
+            pass  # re-stages the champion only if the store lost it (idempotent by checksum)
+        context.log.info(f"kept champion v{current}: {reason}")
+    tag = model_store.tag_for(spec.name, champion)
+    result = {"champion_version": champion, "bento_model_tag": tag, "promoted": promote_now,
+              "candidate_version": candidate, "reason": reason, "metrics": metrics,
+              "data_version": registry.version_tags(champion).get("data_version", "")}
+    return dg.Output(result, data_version=dg.DataVersion(tag), metadata={
+        "champion_version": champion,
+        "promoted": promote_now,
+        "reason": reason,
+        "bento_model_tag": tag,
+        **{f"champion_{k}": v for k, v in (metrics or {}).items()},
+    })
+
+
+def _stage(bento_store: BentoStore, registry, spec, version: str, metrics: dict):
+    tags = registry.version_tags(version)
+    return model_store.staged_champion(
+        bento_store.home_path, spec.name, version, registry.load_model(version),
+        spec.model_dump_json(),
+        labels={"dataset": spec.name, "data_version": tags.get("data_version", "")},
+        metadata={"metrics": metrics, "estimator": tags.get("estimator", "")},
+    )

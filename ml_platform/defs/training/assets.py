@@ -1,0 +1,75 @@
+import dagster as dg
+import pandas as pd
+
+from ml_platform.defs.training.config import TrainingConfig
+from ml_platform.lib.training_set import SPLIT, build_training_set, choose_window, content_version
+from ml_platform.resources import DatasetResource, MlflowTracking
+
+ALL_BATCHES = {"allow_missing_partitions": True}
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"pandas", "sklearn"},
+    io_manager_key="parquet_io_manager",
+    owners=["team:ml-platform"],
+    ins={"validated_data": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
+)
+def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd.DataFrame],
+                 rejected_rows: dict[str, pd.DataFrame], dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
+    """The newest validated batches, minus any over the rejection limit, split train/test with a fixed seed."""
+    spec = dataset.load()
+    window = choose_window({k: len(v) for k, v in validated_data.items()},
+                           {k: len(v) for k, v in rejected_rows.items()}, spec)
+    for key, reason in window.excluded.items():
+        context.log.warning(f"batch {key} left out of training: {reason}")
+    data = build_training_set(validated_data, window, spec)
+    version = content_version(data)
+    split_counts = data[SPLIT].value_counts().to_dict()
+    return dg.Output(data, data_version=dg.DataVersion(version), metadata={
+        "dagster/row_count": len(data),
+        "data_version": version,
+        "train_rows": split_counts.get("train", 0),
+        "test_rows": split_counts.get("test", 0),
+        "batches": dg.MetadataValue.json(window.batches),
+        "excluded_batches": dg.MetadataValue.json(window.excluded),
+        "class_balance": dg.MetadataValue.json(data[spec.target.name].value_counts().to_dict()),
+    })
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"sklearn", "mlflow"},
+    io_manager_key="json_io_manager",
+    owners=["team:ml-platform"],
+)
+def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, training_set: pd.DataFrame,
+                  dataset: DatasetResource, mlflow_tracking: MlflowTracking) -> dg.Output[dict]:
+    """The candidate: the best pipeline of a cross-validated search, refit and registered in MLflow.
+
+    Every fit in the search is a nested MLflow run; the refit model is logged with its signature and an
+    input example and becomes a new version of the registered model named after the dataset.
+    """
+    from ml_platform.lib.mlflow_logging import log_search, log_winner
+
+    spec = dataset.load()
+    train = training_set[training_set[SPLIT] == "train"]
+    x, y = train[spec.feature_names], train[spec.target.name]
+    data_version = content_version(training_set)
+    with mlflow_tracking.run(context) as tracking:
+        ranked = log_search(tracking, spec, config.search_space(), x, y)
+        best = ranked[0]
+        context.log.info(f"best of {len(ranked)}: {best.estimator} {best.params} cv={best.cv_score:.4f}")
+        candidate = log_winner(tracking, spec, best, x, y, data_version, context.run_id)
+    leaderboard = pd.DataFrame([{"estimator": c.estimator, "params": str(c.params),
+                                 f"cv_{spec.thresholds.metric}": round(c.cv_score, 4),
+                                 "cv_std": round(c.cv_std, 4)} for c in ranked])
+    return dg.Output(candidate, metadata={
+        "model_version": candidate["version"],
+        "estimator": best.estimator,
+        "params": dg.MetadataValue.json(best.params),
+        f"cv_{spec.thresholds.metric}": best.cv_score,
+        "data_version": data_version,
+        "mlflow_run": dg.MetadataValue.url(candidate["run_url"]),
+        "search": dg.MetadataValue.md(leaderboard.to_markdown(index=False)),
+    })

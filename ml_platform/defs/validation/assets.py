@@ -1,0 +1,55 @@
+import dagster as dg
+import pandas as pd
+
+from ml_platform.defs.partitions import batches
+from ml_platform.defs.validation.checks import REJECTED_SHARE, rejected_share_within_limit
+from ml_platform.lib.validation import split_valid_rejected
+from ml_platform.resources import DatasetResource
+
+
+@dg.multi_asset(
+    partitions_def=batches,
+    ins={"raw_data": dg.AssetIn()},
+    outs={
+        "validated_data": dg.AssetOut(
+            group_name="validation", kinds={"pandera"}, io_manager_key="parquet_io_manager",
+            owners=["team:ml-platform"],
+            description="The batch's rows that pass the dataset's pandera schema, typed.",
+        ),
+        "rejected_rows": dg.AssetOut(
+            group_name="validation", kinds={"pandera"}, io_manager_key="parquet_io_manager",
+            owners=["team:ml-platform"],
+            description="The batch's rows that fail the schema, as they arrived, each with its reasons.",
+        ),
+    },
+    check_specs=[REJECTED_SHARE],
+)
+def validate_batch(context: dg.AssetExecutionContext, raw_data: pd.DataFrame, dataset: DatasetResource):
+    """Split a batch into valid and rejected rows; rows in = valid + rejected, always."""
+    spec = dataset.load()
+    split = split_valid_rejected(raw_data, spec)
+    rows_in, rejected = len(raw_data), len(split.rejected)
+    share = rejected / rows_in if rows_in else 0.0
+    reasons = split.reason_counts()
+    context.log.info(f"{rows_in} rows in: {len(split.valid)} valid, {rejected} rejected ({share:.1%})")
+    yield dg.Output(split.valid, "validated_data", metadata={
+        "dagster/row_count": len(split.valid),
+        "rows_in": rows_in,
+        "rows_rejected": rejected,
+        "rejected_share": share,
+        "ignored_extra_columns": dg.MetadataValue.json(split.extra_columns),
+    })
+    yield dg.Output(split.rejected, "rejected_rows", metadata={
+        "dagster/row_count": rejected,
+        "rejected_share": share,
+        "reasons": dg.MetadataValue.md(_reasons_markdown(reasons)),
+        "reason_counts": dg.MetadataValue.json(reasons),
+    })
+    yield rejected_share_within_limit(rows_in, rejected, spec.thresholds.max_rejected_share)
+
+
+def _reasons_markdown(reasons: dict[str, int]) -> str:
+    if not reasons:
+        return "No rows rejected."
+    rows = "\n".join(f"| `{reason}` | {count} |" for reason, count in reasons.items())
+    return f"| reason | rows |\n|---|---|\n{rows}"

@@ -1,0 +1,54 @@
+"""Asset values as files under one base path: tables as Parquet, small records as JSON.
+
+Built on Dagster's UPathIOManager, so a partitioned asset gets one file per batch, a downstream asset
+can read every batch at once, and the base path may be any fsspec URL (s3://...) in production.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from upath import UPath
+
+
+class _ParquetIOManager(dg.UPathIOManager):
+    extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            obj.to_parquet(f, index=False)
+        tmp.rename(path)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        with path.open("rb") as f:
+            return pd.read_parquet(f)
+
+
+class _JsonIOManager(dg.UPathIOManager):
+    extension = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        return json.loads(path.read_text())
+
+
+class ParquetIOManager(dg.ConfigurableIOManagerFactory):
+    base_dir: str
+
+    def create_io_manager(self, context) -> _ParquetIOManager:
+        return _ParquetIOManager(base_path=UPath(self.base_dir) / "assets")
+
+
+class JsonIOManager(dg.ConfigurableIOManagerFactory):
+    base_dir: str
+
+    def create_io_manager(self, context) -> _JsonIOManager:
+        return _JsonIOManager(base_path=UPath(self.base_dir) / "assets")

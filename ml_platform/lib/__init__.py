@@ -1,0 +1,1 @@
+"""Pure code that knows nothing of Dagster: specs, schemas, data generation, modelling, drift, stores."""

@@ -1,0 +1,70 @@
+"""Held-out metrics, the per-class table and the confusion-matrix plot."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+
+def classification_metrics(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """accuracy, macro/weighted F1 and ROC AUC (one-vs-rest; omitted when a class is absent)."""
+    predicted = model.predict(x)
+    metrics = {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "f1_macro": float(f1_score(y, predicted, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y, predicted, average="weighted", zero_division=0)),
+    }
+    classes = list(model.classes_)
+    if set(y.unique()) == set(classes):
+        proba = model.predict_proba(x)
+        if len(classes) == 2:
+            metrics["roc_auc"] = float(roc_auc_score(y == classes[1], proba[:, 1]))
+        else:
+            metrics["roc_auc"] = float(roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+    return metrics
+
+
+def per_class_table(model: Any, x: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    classes = list(model.classes_)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, model.predict(x), labels=classes, zero_division=0
+    )
+    return pd.DataFrame({"class": classes, "precision": precision, "recall": recall, "f1": f1,
+                         "support": support.astype(int)})
+
+
+def confusion_matrix_png(model: Any, x: pd.DataFrame, y: pd.Series, title: str) -> bytes:
+    """A labelled heatmap of counts, as PNG bytes (the UI shows it inline)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = list(model.classes_)
+    matrix = confusion_matrix(y, model.predict(x), labels=classes)
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center",
+                color="white" if count > threshold else "black")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()

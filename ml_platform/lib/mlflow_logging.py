@@ -1,0 +1,65 @@
+"""What a training run records in MLflow: one nested run per fit, then the registered winner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ml_platform.lib.modeling import Candidate, build_pipeline, candidates, cross_validate
+from ml_platform.lib.spec import DatasetSpec
+
+
+def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[str, list[Any]]],
+               x: pd.DataFrame, y: pd.Series) -> list[Candidate]:
+    """Cross-validate every candidate in its own nested run; best first."""
+    results = []
+    for estimator, params in candidates(search_space):
+        with tracking.start_run(run_name=f"{estimator} {params}", nested=True):
+            result = cross_validate(spec, estimator, params, x, y)
+            tracking.log_params({"estimator": estimator, **params})
+            tracking.log_metrics({f"cv_{spec.thresholds.metric}": result.cv_score, "cv_std": result.cv_std})
+        results.append(result)
+    return sorted(results, key=lambda c: c.cv_score, reverse=True)
+
+
+def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFrame, y: pd.Series,
+               data_version: str, dagster_run_id: str) -> dict[str, Any]:
+    """Refit the winner on all training rows, log it with signature and example, register a version."""
+    import mlflow.sklearn
+    import sklearn
+    from mlflow.models import infer_signature
+
+    model = build_pipeline(spec, best.estimator, best.params, spec.training.seed).fit(x, y)
+    run = tracking.active_run()
+    tracking.log_params({"estimator": best.estimator, **best.params, "data_version": data_version,
+                         "train_rows": len(x)})
+    tracking.log_metric(f"cv_{spec.thresholds.metric}", best.cv_score)
+    tracking.set_tags({"data_version": data_version, "dataset": spec.name})
+    example = x.head(5)
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+        registered_model_name=spec.name,
+        serialization_format="cloudpickle",
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
+    )
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in {"data_version": data_version, "dagster_run_id": dagster_run_id,
+                       "estimator": best.estimator}.items():
+        client.set_model_version_tag(spec.name, version, key, value)
+    experiment_id = run.info.experiment_id
+    return {
+        "model_name": spec.name,
+        "version": version,
+        "run_id": run.info.run_id,
+        "model_uri": f"models:/{spec.name}/{version}",
+        "data_version": data_version,
+        "estimator": best.estimator,
+        "params": best.params,
+        "cv_score": best.cv_score,
+        "run_url": f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run.info.run_id}",
+    }

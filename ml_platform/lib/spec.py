@@ -1,0 +1,148 @@
+"""The dataset is configuration: one YAML file describes the data, the task and the thresholds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NumericFeature(_Strict):
+    name: str
+    type: Literal["numeric"] = "numeric"
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    nullable: bool = False
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> NumericFeature:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature {self.name!r}: min {self.min} is greater than max {self.max}")
+        return self
+
+
+class CategoricalFeature(_Strict):
+    name: str
+    type: Literal["categorical"] = "categorical"
+    categories: list[str] = Field(min_length=1)
+    nullable: bool = False
+
+
+Feature = Annotated[Union[NumericFeature, CategoricalFeature], Field(discriminator="type")]
+
+
+class Target(_Strict):
+    name: str
+    classes: list[str] = Field(min_length=2)
+
+
+class GeneratorSource(_Strict):
+    """Batches made by the seeded generator (see `ml_platform.lib.generator`)."""
+
+    kind: Literal["generator"] = "generator"
+    generator: str = "customer_segmentation"
+    batches: int = Field(default=3, ge=1)
+    rows_per_batch: int = Field(default=2000, ge=10)
+    corrupt_share: float = Field(default=0.02, ge=0, le=1)
+    seed: int = 7
+
+
+class FolderSource(_Strict):
+    """The user's own CSV/Parquet files; each file is one batch."""
+
+    kind: Literal["folder"] = "folder"
+    path: str
+    pattern: str = "*.csv"
+
+
+class Thresholds(_Strict):
+    max_rejected_share: float = Field(default=0.2, ge=0, le=1)
+    metric: Literal["accuracy", "f1_macro", "f1_weighted", "roc_auc"] = "f1_macro"
+    min_metric: float = Field(default=0.6, ge=0, le=1)
+    promotion_tolerance: float = Field(default=0.01, ge=0, le=1)
+    drift_p_value: float = Field(default=0.01, gt=0, lt=1)
+    drift_min_effect: float = Field(default=0.1, ge=0)
+    drift_share: float = Field(default=0.3, gt=0, le=1)
+
+
+class Training(_Strict):
+    test_size: float = Field(default=0.25, gt=0, lt=1)
+    window_batches: int = Field(default=20, ge=1)
+    cv_folds: int = Field(default=3, ge=2)
+    seed: int = 42
+
+
+class DatasetSpec(_Strict):
+    name: str
+    description: str = ""
+    target: Target
+    features: list[Feature] = Field(min_length=1)
+    source: Annotated[Union[GeneratorSource, FolderSource], Field(discriminator="kind")]
+    thresholds: Thresholds = Thresholds()
+    training: Training = Training()
+    max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (it names the model)")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> DatasetSpec:
+        names = [f.name for f in self.features] + [self.target.name]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"column names appear more than once: {duplicated}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.feature_names, self.target.name]
+
+
+class SpecError(ValueError):
+    """A dataset spec that cannot be used; the message names the file and the field."""
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Read and validate a spec; a folder source's relative path is resolved against the spec file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read dataset spec: {exc}") from exc
+    try:
+        spec = DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SpecError(f"{path}: invalid dataset spec: {problems}") from exc
+    if isinstance(spec.source, FolderSource) and not Path(spec.source.path).is_absolute():
+        folder = (path.parent / spec.source.path).resolve()
+        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"path": str(folder)})})
+    return spec

@@ -1,0 +1,111 @@
+"""`make run`: land the dataset's batches, materialize the whole graph on the local instance, summarize.
+
+Runs go through the same jobs and the same Dagster instance as `make ui`, so everything done here is
+visible in the UI afterwards. Running it again only does what is new: new batches are ingested, and the
+model is retrained only when there is new data or no Bento yet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import dagster as dg
+
+from ml_platform.definitions import build_defs, platform_resources
+from ml_platform.lib.landing import land_generated, landed_files
+from ml_platform.lib.spec import FolderSource
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+ENV = dict(spec_path="ML_PLATFORM_DATASET", data_dir="ML_PLATFORM_DATA_DIR", tracking_uri="MLFLOW_TRACKING_URI",
+           artifact_root="MLFLOW_ARTIFACTS_DESTINATION", bentoml_home="BENTOML_HOME")
+
+
+def land_default_batches(spec, storage) -> list:
+    """Generated datasets get their configured batches on first run; a folder source is used as found."""
+    landing = storage.landing_dir(spec)
+    if not isinstance(spec.source, FolderSource) and not landed_files(landing):
+        for index in range(1, spec.source.batches + 1):
+            land_generated(spec, landing, index)
+    pattern = spec.source.pattern if isinstance(spec.source, FolderSource) else "*"
+    return landed_files(landing, pattern)
+
+
+def run_platform(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+    """Ingest new batches, retrain through the Bento if needed, check batches for drift; returns failed run ids."""
+    spec = defs.resources["dataset"].load()
+    storage = defs.resources["storage"]
+    keys = [f.name for f in land_default_batches(spec, storage)]
+    if not keys:
+        raise SystemExit(f"No batch files in {storage.landing_dir(spec)}: land a CSV or Parquet file there.")
+    known = set(instance.get_dynamic_partitions("batches"))
+    new = [k for k in keys if k not in known]
+    instance.add_dynamic_partitions("batches", new)
+    ingest, monitor, retrain = (defs.resolve_job_def(n) for n in ("ingest_batch", "monitor_batch", "retrain"))
+    failed = []
+    for key in new:
+        result = ingest.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, run_config=QUIET)
+        failed += [] if result.success else [result.run_id]
+    if new or _latest(instance, "bento") is None:
+        result = retrain.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        if not result.success:
+            return [*failed, result.run_id]
+        for key in keys:
+            result = monitor.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, run_config=QUIET)
+            failed += [] if result.success else [result.run_id]
+    return failed
+
+
+def _latest(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def summary(instance: dg.DagsterInstance, failed: list[str]) -> str:
+    lines = ["", "ml_platform: summary", "", "Batches:"]
+    for key in sorted(instance.get_dynamic_partitions("batches")):
+        rejected = _latest(instance, "rejected_rows", key)
+        valid = _latest(instance, "validated_data", key)
+        drift = _latest(instance, "drift_report", key) or {}
+        if rejected is None or valid is None:
+            lines.append(f"  {key}: not ingested (see the failed run in the UI)")
+            continue
+        lines.append(f"  {key}: {valid['rows_in']} rows landed, {valid['dagster/row_count']} valid, "
+                     f"{rejected['dagster/row_count']} rejected; drift: {drift.get('decision', 'not checked')}")
+        for reason, count in (rejected.get("reason_counts") or {}).items():
+            lines.append(f"      rejected {count:>5}  {reason}")
+    evaluation, promoted, bento = (_latest(instance, a) for a in ("evaluation_report", "promoted_model", "bento"))
+    if evaluation:
+        metrics = ", ".join(f"{k.removeprefix('candidate_')} {v:.3f}" for k, v in evaluation.items()
+                            if k.startswith("candidate_"))
+        lines += ["", f"Candidate model: {metrics}", f"Gate: {evaluation['gate']}: {evaluation['gate_reason']}"]
+    if promoted:
+        lines.append(f"Champion: version {promoted['champion_version']} (MLflow alias 'champion'), "
+                     f"BentoML model {promoted['bento_model_tag']}")
+    if bento:
+        lines.append(f"Bento: {bento['bento_tag']}")
+    lines += ["", "Failed runs: " + ", ".join(failed) if failed else "All runs succeeded.",
+              "", "Open the UI:        make ui         -> http://127.0.0.1:3000",
+              "Open MLflow:        make mlflow-ui  -> http://127.0.0.1:5000",
+              "Serve the champion: make serve      -> http://127.0.0.1:3001", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    missing = [name for name in ENV.values() if not os.environ.get(name)]
+    if missing:
+        raise SystemExit(f"Set {missing} (the Makefile sets them from .env): run this through `make run`.")
+    defs = build_defs(platform_resources(**{arg: os.environ[name] for arg, name in ENV.items()}))
+    with dg.DagsterInstance.get() as instance:
+        failed = run_platform(defs, instance)
+        print(summary(instance, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

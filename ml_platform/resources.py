@@ -1,0 +1,109 @@
+"""Typed resources. Every path, URI and secret reaches the code through these, set in `definitions.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from ml_platform.lib.spec import DatasetSpec, FolderSource, load_spec
+
+
+@lru_cache(maxsize=8)
+def _cached_spec(path: str, mtime: float) -> DatasetSpec:
+    return load_spec(path)
+
+
+class DatasetResource(dg.ConfigurableResource):
+    """The dataset spec (YAML) that every stage derives its schema, model and thresholds from."""
+
+    spec_path: str
+
+    def load(self) -> DatasetSpec:
+        path = Path(self.spec_path).resolve()
+        return _cached_spec(str(path), path.stat().st_mtime if path.exists() else 0.0)
+
+
+class PlatformStorage(dg.ConfigurableResource):
+    """Where landed files and human-readable reports live (asset values go through the IO managers)."""
+
+    data_dir: str
+
+    def landing_dir(self, spec: DatasetSpec) -> Path:
+        if isinstance(spec.source, FolderSource):
+            return Path(spec.source.path)
+        return Path(self.data_dir).resolve() / "landing" / spec.name
+
+    def reports_dir(self, *parts: str) -> Path:
+        path = Path(self.data_dir).resolve().joinpath("reports", *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class _MlflowInit:
+    """The parts of a resource-init context that dagster-mlflow's `MlFlow` reads."""
+
+    def __init__(self, context: dg.AssetExecutionContext, config: dict[str, Any]):
+        self.log = context.log
+        self.dagster_run = context.run
+        self.run_id = context.run_id
+        self.resource_config = config
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """dagster-mlflow's tracking, opened by the asset that needs it.
+
+    Importing MLflow costs seconds, so it happens here at run time rather than when the code location
+    loads; and the MLflow run is ended with the step's outcome, which dagster-mlflow alone leaves open.
+    """
+
+    tracking_uri: str
+    artifact_root: str
+    dataset: DatasetResource
+
+    def experiment_name(self) -> str:
+        """One experiment per dataset, created with its artifacts under `artifact_root`."""
+        from mlflow import MlflowClient
+
+        name = self.dataset.load().name
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        if client.get_experiment_by_name(name) is None:
+            client.create_experiment(name, artifact_location=Path(self.artifact_root).resolve().as_uri())
+        return name
+
+    @contextmanager
+    def run(self, context: dg.AssetExecutionContext) -> Iterator[Any]:
+        import mlflow
+        from dagster_mlflow.resources import MlFlow
+
+        config = {"mlflow_tracking_uri": self.tracking_uri, "experiment_name": self.experiment_name(),
+                  "extra_tags": {"dagster_asset": context.asset_key.to_user_string()}}
+        tracking = MlFlow(_MlflowInit(context, config))
+        try:
+            yield tracking
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+        mlflow.end_run(status="FINISHED")
+
+    def registry(self):
+        from ml_platform.lib.registry import Registry
+
+        return Registry(self.tracking_uri, self.dataset.load().name)
+
+
+class BentoStore(dg.ConfigurableResource):
+    """BentoML's home (model store and built Bentos) and the service source the Bento is built from."""
+
+    home: str
+    project_dir: str
+
+    @property
+    def home_path(self) -> str:
+        path = Path(self.home).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a whole platform (instance, MLflow, BentoML store, data) in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="bentoml-home-"))
+os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
+
+from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources  # noqa: E402
+
+DEFAULT_SPEC = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
+FAST_TRAINING = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"],
+                                                       "logistic_c": [1.0]}}}}
+
+
+@dataclass
+class Platform:
+    root: Path
+    spec_path: Path
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+
+    @property
+    def resources(self) -> dict:
+        return self.defs.resources
+
+    @property
+    def spec(self):
+        return self.resources["dataset"].load()
+
+    @property
+    def registry(self):
+        return self.resources["mlflow_tracking"].registry()
+
+    @property
+    def bentoml_home(self) -> str:
+        return self.resources["bento_store"].home_path
+
+    @property
+    def landing(self) -> Path:
+        return self.resources["storage"].landing_dir(self.spec)
+
+    def job(self, name: str) -> dg.JobDefinition:
+        return self.defs.resolve_job_def(name)
+
+    def ingest(self, key: str, **kwargs) -> dg.ExecuteInProcessResult:
+        self.instance.add_dynamic_partitions("batches", [key])
+        return self.job("ingest_batch").execute_in_process(instance=self.instance, partition_key=key, **kwargs)
+
+    def retrain(self, run_config: dict | None = None, **kwargs) -> dg.ExecuteInProcessResult:
+        return self.job("retrain").execute_in_process(
+            instance=self.instance, run_config=FAST_TRAINING if run_config is None else run_config, **kwargs)
+
+
+def write_spec(path: Path, base: Path = DEFAULT_SPEC, **overrides) -> Path:
+    """A copy of a spec with some top-level sections replaced (merged one level deep)."""
+    spec = yaml.safe_load(base.read_text())
+    for key, value in overrides.items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) and isinstance(spec.get(key), dict) else value
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture
+def make_platform(tmp_path):
+    """Build a platform on a spec; each call gets its own state directories."""
+    instances = []
+
+    def build(spec_path: Path | None = None, name: str = "platform") -> Platform:
+        root = tmp_path / name
+        root.mkdir()
+        spec_path = spec_path or write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
+        resources = platform_resources(
+            spec_path=str(spec_path),
+            data_dir=str(root / "data"),
+            tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+            artifact_root=str(root / "mlflow-artifacts"),
+            bentoml_home=str(root / "bentoml"),
+        )
+        (root / "dagster_home").mkdir()
+        instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+        instances.append(instance)
+        return Platform(root, spec_path, build_defs(resources), instance)
+
+    yield build
+    for instance in instances:
+        instance.dispose()

@@ -1,0 +1,73 @@
+"""The whole graph, from landed files to a built Bento, on real Dagster, pandera, MLflow, Evidently, BentoML."""
+
+from pathlib import Path
+
+import dagster as dg
+from mlflow import MlflowClient
+
+from ml_platform.lib import model_store
+from ml_platform.quickstart import run_platform, summary
+
+
+def latest_metadata(instance, asset, partition=None):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset),
+                              asset_partitions=[partition] if partition else None), limit=1).records
+    assert records, f"{asset} {partition or ''} was never materialized"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_make_run_materializes_everything_and_builds_the_bento(make_platform):
+    platform = make_platform()
+    failed = run_platform(platform.defs, platform.instance)
+    assert failed == []
+    instance, spec = platform.instance, platform.spec
+    keys = sorted(instance.get_dynamic_partitions("batches"))
+    assert keys == ["batch-00001.csv", "batch-00002.csv"]
+
+    for key in keys:
+        valid = latest_metadata(instance, "validated_data", key)
+        rejected = latest_metadata(instance, "rejected_rows", key)
+        assert valid["rows_in"] == 800 == valid["dagster/row_count"] + rejected["dagster/row_count"]
+        assert rejected["dagster/row_count"] == 16  # corrupt_share 0.02 of 800
+        assert set(rejected["reason_counts"]) >= {"age: out_of_range", "income: wrong_type",
+                                                 "occupation: unknown_category"}
+        drift = latest_metadata(instance, "drift_report", key)
+        assert drift["decision"] == "no drift"
+        assert Path(drift["evidently_report"]).read_text().strip().lower().startswith("<!doctype html")
+
+    evaluation = latest_metadata(instance, "evaluation_report")
+    assert evaluation["candidate_f1_macro"] > 0.6 and 0.5 < evaluation["candidate_roc_auc"] <= 1
+    assert "data:image/png;base64," in evaluation["confusion_matrix"]
+    assert Path(evaluation["confusion_matrix_file"]).read_bytes().startswith(b"\x89PNG")
+    assert evaluation["gate"] == "promote"
+
+    promoted = latest_metadata(instance, "promoted_model")
+    assert platform.registry.champion_version() == promoted["champion_version"] == "1"
+    stored = model_store.find(platform.bentoml_home, promoted["bento_model_tag"])
+    assert stored.info.labels["mlflow_version"] == "1"
+    assert stored.info.labels["data_version"] == platform.registry.version_tags("1")["data_version"]
+    model = model_store.load_verified(stored.path, stored.info.metadata["sha256"])
+    assert set(model.classes_) == set(spec.target.classes)
+
+    bento = latest_metadata(instance, "bento")
+    assert Path(bento["bento_path"], "bento.yaml").exists()
+    assert promoted["bento_model_tag"] in Path(bento["bento_path"], "bento.yaml").read_text()
+
+    client = MlflowClient(platform.resources["mlflow_tracking"].tracking_uri)
+    runs = client.search_runs(client.get_experiment_by_name(spec.name).experiment_id)
+    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parent) == 1 and len(runs) == 1 + 5  # one nested run per candidate of the default search
+    assert parent[0].data.params["data_version"] == stored.info.labels["data_version"]
+
+    text = summary(instance, failed)
+    assert "Champion: version 1" in text and bento["bento_tag"] in text
+
+
+def test_a_second_run_with_nothing_new_does_no_work(make_platform):
+    platform = make_platform()
+    assert run_platform(platform.defs, platform.instance) == []
+    runs_before = len(platform.instance.get_run_records())
+    assert run_platform(platform.defs, platform.instance) == []
+    assert len(platform.instance.get_run_records()) == runs_before
