@@ -5,15 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-include .env
+# The embedded default. Each can be overridden from the environment, e.g.
+#   ML_PLATFORM_DATASET=path/to/spec.yaml make run
 export ML_PLATFORM_DATASET ?= datasets/customer_segmentation.yaml
-export ML_PLATFORM_DATA_DIR := $(CURDIR)/$(ML_PLATFORM_DATA_DIR)
-export MLFLOW_TRACKING_URI := sqlite:///$(CURDIR)/.mlflow/mlflow.db
-export MLFLOW_ARTIFACTS_DESTINATION := $(CURDIR)/$(MLFLOW_ARTIFACTS_DESTINATION)
-export BENTOML_HOME := $(CURDIR)/$(BENTOML_HOME)
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
-export BENTOML_DO_NOT_TRACK DAGSTER_DISABLE_TELEMETRY
-export PYTHONPATH := $(CURDIR)
+export ML_PLATFORM_DATA_DIR ?= $(CURDIR)/data
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
+export MLFLOW_ARTIFACTS_DESTINATION ?= $(CURDIR)/.mlflow/artifacts
+export BENTOML_HOME ?= $(CURDIR)/.bentoml
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export BENTOML_DO_NOT_TRACK := True
+export DAGSTER_DISABLE_TELEMETRY := 1
+export MLFLOW_ENABLE_TELEMETRY := false
 
 .PHONY: run test ui mlflow-ui serve clean install
 
@@ -27,7 +29,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 state: $(STAMP)
-	mkdir -p $(DAGSTER_HOME) .mlflow/artifacts $(ML_PLATFORM_DATA_DIR) $(BENTOML_HOME)
+	mkdir -p $(DAGSTER_HOME) $(MLFLOW_ARTIFACTS_DESTINATION) $(ML_PLATFORM_DATA_DIR) $(BENTOML_HOME)
 	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 
 run: state

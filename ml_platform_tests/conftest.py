@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="bentoml-home-"))
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-home-")  # never the repo's own store
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
 

@@ -30,7 +30,7 @@ def test_graph_has_every_asset_with_its_lineage(make_platform):
 
 
 def test_workspace_loads_with_the_dagster_cli(tmp_path):
-    """What `make ui` loads: workspace.yaml, resolved with the committed .env."""
+    """What `make ui` loads: workspace.yaml and the module it names, in a fresh process."""
     env = {"DAGSTER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "ML_PLATFORM_DATASET": "x",
            "ML_PLATFORM_DATA_DIR": "x", "MLFLOW_TRACKING_URI": "x", "MLFLOW_ARTIFACTS_DESTINATION": "x",
            "BENTOML_HOME": "x"}
