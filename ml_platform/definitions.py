@@ -1,10 +1,12 @@
 """The code location: every definition under `defs/`, plus the resources, chosen here and only here."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
 from ml_platform.io_managers import JsonIOManager, ParquetIOManager
+from ml_platform.k8s import platform_executor
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -26,7 +28,7 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
 def build_defs(resources: dict) -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(resources=resources),
+        dg.Definitions(resources=resources, executor=platform_executor(os.environ.get("ML_PLATFORM_EXECUTOR"))),
     )
 
 

@@ -14,6 +14,7 @@ from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStora
     kinds={"sklearn", "mlflow"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
 )
 def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFrame, trained_model: dict,
                       dataset: DatasetResource, mlflow_tracking: MlflowTracking,

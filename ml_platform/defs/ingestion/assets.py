@@ -12,6 +12,7 @@ from ml_platform.resources import DatasetResource, PlatformStorage
     kinds={"pandas", "csv"},
     io_manager_key="parquet_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
 )
 def raw_data(context: dg.AssetExecutionContext, dataset: DatasetResource,
              storage: PlatformStorage) -> dg.Output[pd.DataFrame]:

@@ -10,6 +10,7 @@ from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
     kinds={"mlflow", "bentoml"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
 )
 def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, trained_model: dict,
                    dataset: DatasetResource, mlflow_tracking: MlflowTracking,

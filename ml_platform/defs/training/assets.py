@@ -2,6 +2,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.training.config import TrainingConfig
+from ml_platform.k8s import TRAINING_OP_TAGS
 from ml_platform.lib.training_set import SPLIT, build_training_set, choose_window, content_version
 from ml_platform.resources import DatasetResource, MlflowTracking
 
@@ -13,6 +14,7 @@ ALL_BATCHES = {"allow_missing_partitions": True}
     kinds={"pandas", "sklearn"},
     io_manager_key="parquet_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
     ins={"validated_data": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
 )
 def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd.DataFrame],
@@ -42,6 +44,8 @@ def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd
     kinds={"sklearn", "mlflow"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
+    op_tags=TRAINING_OP_TAGS,
 )
 def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, training_set: pd.DataFrame,
                   dataset: DatasetResource, mlflow_tracking: MlflowTracking) -> dg.Output[dict]:

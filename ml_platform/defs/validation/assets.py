@@ -3,7 +3,8 @@ import pandas as pd
 
 from ml_platform.defs.partitions import batches
 from ml_platform.defs.validation.checks import REJECTED_SHARE, rejected_share_within_limit
-from ml_platform.lib.validation import split_valid_rejected
+from ml_platform.lib.spec import DatasetSpec, NumericFeature
+from ml_platform.lib.validation import REASON, split_valid_rejected
 from ml_platform.resources import DatasetResource
 
 
@@ -13,12 +14,12 @@ from ml_platform.resources import DatasetResource
     outs={
         "validated_data": dg.AssetOut(
             group_name="validation", kinds={"pandera"}, io_manager_key="parquet_io_manager",
-            owners=["team:ml-platform"],
+            owners=["team:ml-platform"], code_version="1",
             description="The batch's rows that pass the dataset's pandera schema, typed.",
         ),
         "rejected_rows": dg.AssetOut(
             group_name="validation", kinds={"pandera"}, io_manager_key="parquet_io_manager",
-            owners=["team:ml-platform"],
+            owners=["team:ml-platform"], code_version="1",
             description="The batch's rows that fail the schema, as they arrived, each with its reasons.",
         ),
     },
@@ -34,6 +35,7 @@ def validate_batch(context: dg.AssetExecutionContext, raw_data: pd.DataFrame, da
     context.log.info(f"{rows_in} rows in: {len(split.valid)} valid, {rejected} rejected ({share:.1%})")
     yield dg.Output(split.valid, "validated_data", metadata={
         "dagster/row_count": len(split.valid),
+        "dagster/column_schema": column_schema(spec),
         "rows_in": rows_in,
         "rows_rejected": rejected,
         "rejected_share": share,
@@ -41,11 +43,33 @@ def validate_batch(context: dg.AssetExecutionContext, raw_data: pd.DataFrame, da
     })
     yield dg.Output(split.rejected, "rejected_rows", metadata={
         "dagster/row_count": rejected,
+        "dagster/column_schema": dg.TableSchema(columns=[
+            *(dg.TableColumn(c, "string", description="as landed") for c in spec.columns),
+            dg.TableColumn(REASON, "string", description="the checks the row failed, '; '-separated"),
+        ]),
         "rejected_share": share,
         "reasons": dg.MetadataValue.md(_reasons_markdown(reasons)),
         "reason_counts": dg.MetadataValue.json(reasons),
     })
     yield rejected_share_within_limit(rows_in, rejected, spec.thresholds.max_rejected_share)
+
+
+def column_schema(spec: DatasetSpec) -> dg.TableSchema:
+    """The validated table's columns with the constraints pandera enforced, for the UI's schema tab."""
+    columns = []
+    for feature in spec.features:
+        if isinstance(feature, NumericFeature):
+            rules = [f"{feature.min} <= value" if feature.min is not None else "",
+                     f"value <= {feature.max}" if feature.max is not None else "",
+                     "whole number" if feature.integer else ""]
+            kind = "float"
+        else:
+            rules, kind = [f"one of {feature.categories}"], "string"
+        constraints = dg.TableColumnConstraints(nullable=feature.nullable, other=[r for r in rules if r])
+        columns.append(dg.TableColumn(feature.name, kind, constraints=constraints))
+    target = dg.TableColumnConstraints(nullable=False, other=[f"one of {spec.target.classes}"])
+    columns.append(dg.TableColumn(spec.target.name, "string", description="target", constraints=target))
+    return dg.TableSchema(columns=columns)
 
 
 def _reasons_markdown(reasons: dict[str, int]) -> str:

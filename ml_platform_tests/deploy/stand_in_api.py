@@ -1,0 +1,97 @@
+"""A stand-in for the Kubernetes API server on 127.0.0.1: it records the Jobs it is sent.
+
+It answers the calls dagster-k8s makes around a run (create a Job, read its status, list its pods,
+delete it) the way the API server does, so the real kubernetes client and the real K8sRunLauncher
+talk HTTP to it unchanged. A kubeconfig pointing at it is written for them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+JOBS = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/?]+))?(?:/status)?")
+PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods")
+
+
+class StandInApiServer:
+    def __init__(self) -> None:
+        self.jobs: list[dict] = []
+        self.requests: list[tuple[str, str]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> StandInApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def write_kubeconfig(self, path: Path, namespace: str) -> Path:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
+            "clusters": [{"name": "stand-in", "cluster": {"server": self.url}}],
+            "users": [{"name": "stand-in", "user": {"username": "test", "password": "stand-in"}}],
+            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in",
+                                                           "namespace": namespace}}],
+        }))
+        return path
+
+    def job_for_run(self, run_id: str) -> dict:
+        found = [j for j in self.jobs if j["metadata"]["labels"].get("dagster/run-id") == run_id]
+        assert len(found) == 1, f"{len(found)} Jobs recorded for run {run_id}"
+        return found[0]
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _named_job(self) -> dict | None:
+                match = JOBS.match(self.path)
+                named = [j for j in server.jobs if match and j["metadata"]["name"] == match["name"]]
+                return named[-1] if named else None
+
+            def do_POST(self) -> None:
+                server.requests.append(("POST", self.path))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                match = JOBS.match(self.path)
+                if not match or match["name"]:
+                    return self._reply(404, {"kind": "Status", "status": "Failure", "code": 404})
+                body["metadata"]["namespace"] = match["ns"]
+                server.jobs.append(body)
+                self._reply(201, {**body, "status": {}})
+
+            def do_GET(self) -> None:
+                server.requests.append(("GET", self.path))
+                if PODS.match(self.path):
+                    return self._reply(200, {"kind": "PodList", "apiVersion": "v1", "items": []})
+                job = self._named_job()
+                if job is None:
+                    return self._reply(404, {"kind": "Status", "status": "Failure", "code": 404})
+                self._reply(200, {**job, "status": {"active": 1}})
+
+            def do_DELETE(self) -> None:
+                server.requests.append(("DELETE", self.path))
+                self._reply(200, {"kind": "Status", "status": "Success"})
+
+        return Handler

@@ -1,0 +1,56 @@
+"""The images, checked statically (no Docker engine here): pinned base, non-root, a healthcheck, no secrets."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ml_platform.definitions import PROJECT_DIR
+
+DOCKER = PROJECT_DIR / "deploy" / "docker"
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|CREDENTIAL", re.IGNORECASE)
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", "\n".join(line for line in path.read_text().splitlines()
+                                           if not line.lstrip().startswith("#")))
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["user-code.Dockerfile", "bento.Dockerfile"])
+def test_image_is_pinned_non_root_healthchecked_and_secret_free(name):
+    steps = instructions(DOCKER / name)
+    kinds = [kind for kind, _ in steps]
+    base = dict(steps)["FROM"]
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base), base
+    user = [args for kind, args in steps if kind == "USER"]
+    assert user and not user[-1].startswith(("0", "root")), user
+    assert kinds.index("USER") > max(i for i, k in enumerate(kinds) if k == "RUN"), "USER must follow every RUN"
+    assert "HEALTHCHECK" in kinds and "CMD" in kinds
+    for kind, args in steps:
+        if kind in ("ENV", "ARG"):
+            assert not SECRET_NAME.search(args), f"{kind} {args}"
+        if kind == "COPY":
+            assert ".env" not in args.split() and "secret" not in args.lower()
+    ignore = (DOCKER / f"{name}.dockerignore").read_text()
+    assert "**/.env" in ignore
+
+
+def test_user_code_image_installs_the_lock_file_and_serves_the_code_location():
+    steps = instructions(DOCKER / "user-code.Dockerfile")
+    runs = " ".join(args for kind, args in steps if kind == "RUN")
+    assert "pip install -r requirements.lock -r requirements-k8s.txt" in runs
+    extra = [line for line in (DOCKER / "requirements-k8s.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert extra and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", line) for line in extra), extra
+    cmd = dict(steps)["CMD"]
+    assert '"code-server", "start"' in cmd and '"ml_platform.definitions"' in cmd and '"3030"' in cmd
+    assert "grpc-health-check" in dict(steps)["HEALTHCHECK"]
+    assert "**\n" in (DOCKER / "user-code.Dockerfile.dockerignore").read_text(), "the context is an allow-list"
+
+
+def test_bento_image_serves_the_exported_bento_with_livez_healthcheck():
+    steps = dict(instructions(DOCKER / "bento.Dockerfile"))
+    assert "/livez" in steps["HEALTHCHECK"] and '"bentoml", "serve"' in steps["CMD"] and '"3000"' in steps["CMD"]
+    assert "BENTOML_HOME=/tmp/bentoml" in steps["ENV"], "BentoML must write only to /tmp (read-only root fs)"

@@ -1,0 +1,91 @@
+"""deploy/helm/values.yaml, merged over the official chart's defaults, validates against the chart's own
+values schema (and the user-deployments subchart's), remote Kubernetes $refs resolved offline; and the
+instance config in deploy/dagster-k8s.yaml says what these values render."""
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from referencing import Registry, Resource
+
+from ml_platform.definitions import PROJECT_DIR
+
+CHART = PROJECT_DIR.parent / "shared" / "reference" / "dagster-helm"
+VALUES = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
+INSTANCE = yaml.safe_load((PROJECT_DIR / "deploy" / "dagster-k8s.yaml").read_text())
+REMOTE_K8S = "https://kubernetesjsonschema.dev/v1.18.0/_definitions.json"
+
+
+def merged(defaults: dict, override: dict) -> dict:
+    """Helm's merge: maps merge key by key, anything else (lists included) is replaced."""
+    result = copy.deepcopy(defaults)
+    for key, value in override.items():
+        both_maps = isinstance(value, dict) and isinstance(result.get(key), dict)
+        result[key] = merged(result[key], value) if both_maps else copy.deepcopy(value)
+    return result
+
+
+def validator(schema_file: str) -> jsonschema.Draft7Validator:
+    k8s_dir = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / "v1.33.0-local"
+    k8s = json.loads((k8s_dir / "_definitions.json").read_text())
+    k8s["definitions"] = k8s["$defs"]
+    k8s.pop("$id", None)
+    registry = Registry().with_resource(REMOTE_K8S, Resource.from_contents(k8s))
+    return jsonschema.Draft7Validator(json.loads((CHART / schema_file).read_text()), registry=registry)
+
+
+def errors(schema_file: str, values: dict) -> list[str]:
+    return [f"{list(e.path)}: {e.message}" for e in validator(schema_file).iter_errors(values)]
+
+
+def chart_values() -> dict:
+    return merged(yaml.safe_load((CHART / "values.yaml").read_text()), VALUES)
+
+
+def test_values_validate_against_the_chart_schema():
+    assert errors("values.schema.json", chart_values()) == []
+
+
+def test_user_deployment_values_validate_against_the_subchart_schema():
+    sub = merged(yaml.safe_load((CHART / "user-deployments.values.yaml").read_text()),
+                 VALUES["dagster-user-deployments"])
+    assert errors("user-deployments.values.schema.json", sub) == []
+
+
+def test_the_schema_check_reaches_kubernetes_definitions():
+    broken = chart_values()
+    broken["dagster-user-deployments"]["deployments"][0]["resources"] = {"requests": "lots"}
+    assert errors("values.schema.json", broken)
+
+
+def test_the_instance_config_is_what_the_values_render():
+    launcher, config = VALUES["runLauncher"]["config"]["k8sRunLauncher"], INSTANCE["run_launcher"]["config"]
+    assert INSTANCE["run_launcher"]["class"] == VALUES["runLauncher"]["type"] == "K8sRunLauncher"
+    assert config["job_image"] == f"{launcher['image']['repository']}:{launcher['image']['tag']}"
+    assert config["env_config_maps"] == [c["name"] for c in launcher["envConfigMaps"]]
+    assert config["env_secrets"] == [s["name"] for s in launcher["envSecrets"]]
+    for ours, theirs in [("volumes", "volumes"), ("volume_mounts", "volumeMounts"), ("labels", "labels"),
+                         ("resources", "resources"), ("security_context", "securityContext")]:
+        assert config[ours] == launcher[theirs], ours
+    assert config["fail_pod_on_run_failure"] is launcher["failPodOnRunFailure"] is True
+
+    coordinator = VALUES["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    assert {k: INSTANCE["run_coordinator"][k] for k in ("module", "class", "config")} == coordinator
+    monitoring = VALUES["dagsterDaemon"]["runMonitoring"]
+    assert INSTANCE["run_monitoring"]["enabled"] is monitoring["enabled"] is True
+    assert INSTANCE["run_monitoring"]["max_resume_run_attempts"] == monitoring["maxResumeRunAttempts"]
+    assert INSTANCE["run_retries"] == {"enabled": True, "max_retries": VALUES["dagsterDaemon"]["runRetries"]["maxRetries"]}
+    db = INSTANCE["run_storage"]["config"]["postgres_db"]
+    pg = VALUES["postgresql"]
+    assert (db["hostname"], db["username"], db["db_name"], db["scheme"]) == (
+        pg["postgresqlHost"], pg["postgresqlUsername"], pg["postgresqlDatabase"], pg["postgresqlScheme"])
+
+
+@pytest.mark.parametrize("component", ["dagsterWebserver", "dagsterDaemon"])
+def test_webserver_and_daemon_run_our_image_because_they_submit_runs_through_our_coordinator(component):
+    image = VALUES[component]["image"]
+    assert f"{image['repository']}:{image['tag']}" == INSTANCE["run_launcher"]["config"]["job_image"]

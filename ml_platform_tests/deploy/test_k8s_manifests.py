@@ -1,0 +1,85 @@
+"""Every manifest under deploy/k8s, each overlay built, validates against the Kubernetes schema,
+and the Bento, MLflow and shared storage are wired the way the issue asks."""
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from ml_platform.definitions import PROJECT_DIR
+from ml_platform.quickstart import ENV
+from ml_platform_tests.deploy.kustomize import build, load_documents
+
+K8S = PROJECT_DIR / "deploy" / "k8s"
+K8S_VERSION = "1.33.0"
+OVERLAYS = ["dev", "prod"]
+
+
+def by_kind(objects: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_built_manifest_validates_against_the_kubernetes_schema(overlay):
+    objects = build(K8S / "overlays" / overlay)
+    assert len(objects) >= 12
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        assert obj["metadata"]["namespace"] == "ml-platform"
+        assert obj["metadata"]["labels"]["ml-platform/environment"] == overlay
+
+
+def test_the_schema_check_catches_a_wrong_field():
+    bento = by_kind(build(K8S / "overlays" / "dev"))[("Deployment", "bento")]
+    bento["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bento, K8S_VERSION, strict=True)
+
+
+def test_the_raw_base_files_validate_too():
+    for path in sorted((K8S / "base").glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            for obj in load_documents(path):
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(overlay):
+    objects = by_kind(build(K8S / "overlays" / overlay))
+    deployment = objects[("Deployment", "bento")]
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    hpa = objects[("HorizontalPodAutoscaler", "bento")]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "bento"
+    assert hpa["spec"]["minReplicas"] <= deployment["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
+    pdb = objects[("PodDisruptionBudget", "bento")]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"] or hpa["spec"]["minReplicas"] == 1
+    assert objects[("Service", "bento")]["spec"]["ports"][0]["port"] == 3000
+
+
+def test_code_location_env_covers_what_definitions_reads_and_lives_on_the_shared_volume():
+    objects = by_kind(build(K8S / "overlays" / "prod"))
+    env = objects[("ConfigMap", "ml-platform-env")]["data"]
+    assert set(ENV.values()) <= set(env)
+    for key in ("ML_PLATFORM_DATA_DIR", "ML_PLATFORM_INFERENCE_LOG_DIR", "MLFLOW_ARTIFACTS_DESTINATION", "BENTOML_HOME"):
+        assert env[key].startswith("/mnt/platform/"), key
+    assert env["ML_PLATFORM_INFERENCE_LOG_DIR"].startswith(env["ML_PLATFORM_DATA_DIR"])
+    assert objects[("PersistentVolumeClaim", "ml-platform-shared")]["spec"]["accessModes"] == ["ReadWriteMany"]
+    mlflow = objects[("Deployment", "mlflow")]["spec"]["template"]["spec"]["containers"][0]
+    assert any(a.startswith("--backend-store-uri=postgresql") for a in mlflow["args"])
+    assert "--artifacts-destination=" + env["MLFLOW_ARTIFACTS_DESTINATION"] in mlflow["args"]
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" and ("Service", "mlflow") in objects
+
+
+def test_network_policies_open_only_the_bento_to_other_namespaces():
+    policies = [o for o in build(K8S / "overlays" / "prod") if o["kind"] == "NetworkPolicy"]
+    from_outside = [p for p in policies for rule in p["spec"].get("ingress", [])
+                    for peer in rule["from"] if "namespaceSelector" in peer]
+    assert [p["metadata"]["name"] for p in from_outside] == ["bento-http-ingress"]
+    assert any(p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"] for p in policies)
