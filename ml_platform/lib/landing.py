@@ -33,14 +33,31 @@ def read_batch(path: Path, spec: DatasetSpec) -> pd.DataFrame:
         raise BatchError(f"{path.name}: unsupported file type {path.suffix!r}; use .csv or .parquet")
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, encoding="utf-8", skipinitialspace=True)
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, encoding="utf-8", skipinitialspace=True,
+                                sep=_delimiter(path))
     except pd.errors.EmptyDataError as exc:
         raise BatchError(f"{path.name}: the file is empty") from exc
     except UnicodeDecodeError as exc:
         raise BatchError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except (pd.errors.ParserError, OSError, ValueError) as exc:
         raise BatchError(f"{path.name}: cannot be parsed: {exc}") from exc
+    if frame.empty:
+        raise BatchError(f"{path.name}: no data rows (columns: {list(frame.columns)})")
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise BatchError(f"{path.name}: missing required column(s) {missing}; found {list(frame.columns)}")
+    return frame
+
+
+def _delimiter(path: Path) -> str:
+    """The header's delimiter among , ; tab and |, so a semicolon-separated export is read as meant."""
+    with path.open("rb") as f:
+        header = f.readline().decode("utf-8")
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
 
 
 def landed_files(landing_dir: Path, pattern: str = "*") -> list[Path]:

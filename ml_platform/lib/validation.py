@@ -71,6 +71,8 @@ def split_valid_rejected(raw: pd.DataFrame, spec: DatasetSpec) -> Split:
             if case.check == "not_nullable" and f"{case.column}: wrong_type" in reasons[row]:
                 continue  # the value was there but not a number: already explained
             reasons[row].append(f"{case.column}: {_label(str(case.check))}")
+    for i in np.flatnonzero(raw.duplicated(keep="first").to_numpy()):
+        reasons[i].append("duplicate_row")
     bad = np.array([bool(r) for r in reasons])
     rejected = raw[bad].copy()
     rejected[REASON] = ["; ".join(dict.fromkeys(r)) for r in np.array(reasons, dtype=object)[bad]]
