@@ -22,7 +22,7 @@ class _ParquetIOManager(dg.UPathIOManager):
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as f:
             obj.to_parquet(f, index=False)
-        tmp.rename(path)
+        tmp.rename(path)  # a killed run never leaves half a file behind
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         with path.open("rb") as f:
@@ -34,7 +34,9 @@ class _JsonIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+        tmp.rename(path)  # a killed run never leaves half a file behind
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         return json.loads(path.read_text())
