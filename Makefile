@@ -13,11 +13,14 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export MLFLOW_ARTIFACTS_DESTINATION ?= $(CURDIR)/.mlflow/artifacts
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export ML_PLATFORM_INFERENCE_LOG_DIR ?= $(CURDIR)/data/inference_log
+export ML_PLATFORM_LABELS_DIR ?= $(CURDIR)/data/labels
+export ML_PLATFORM_ALERT_WEBHOOK ?=
 export BENTOML_DO_NOT_TRACK := True
 export DAGSTER_DISABLE_TELEMETRY := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: run test ui mlflow-ui serve clean install
+.PHONY: run test ui mlflow-ui serve clean install browser state simulate-drift rollback bench-serving
 
 install: $(STAMP)
 
@@ -55,6 +58,15 @@ serve: state
 	$(BIN)/bentoml serve $$($(BIN)/bentoml list -o json | $(BIN)/python -c \
 	  'import json,sys; print(max(json.load(sys.stdin), key=lambda b: b["creation_time"])["tag"])') \
 	  --host 127.0.0.1 --port 3001
+
+simulate-drift: state
+	$(BIN)/python -m ml_platform.simulate
+
+rollback: state
+	$(BIN)/python -m ml_platform.lib.rollback $(if $(TO),--to $(TO))
+
+bench-serving: state
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf .dagster_home .mlflow .bentoml data

@@ -7,15 +7,31 @@ import dagster as dg
 
 from ml_platform.io_managers import JsonIOManager, ParquetIOManager
 from ml_platform.k8s import platform_executor
+from ml_platform.loop_resources import loop_resources
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# platform_resources() argument -> the environment variable that sets it (the Makefile sets them all).
+ENV = {"spec_path": "ML_PLATFORM_DATASET", "data_dir": "ML_PLATFORM_DATA_DIR", "tracking_uri": "MLFLOW_TRACKING_URI",
+       "artifact_root": "MLFLOW_ARTIFACTS_DESTINATION", "bentoml_home": "BENTOML_HOME",
+       "inference_log_dir": "ML_PLATFORM_INFERENCE_LOG_DIR", "labels_dir": "ML_PLATFORM_LABELS_DIR",
+       "alert_webhook": "ML_PLATFORM_ALERT_WEBHOOK"}
 
 
-def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml_home) -> dict:
-    """Each argument is a value or a `dg.EnvVar`; tests pass temporary paths, the code location env vars."""
+def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml_home,
+                       inference_log_dir=None, labels_dir=None, alert_webhook="") -> dict:
+    """Each argument is a value or a `dg.EnvVar`; tests pass temporary paths, the code location env vars.
+
+    The loop's folders default to `inference_log/` and `labels/` under `data_dir` when it is a path,
+    and to their own environment variables when it is an `EnvVar`.
+    """
     dataset = DatasetResource(spec_path=spec_path)
+    if isinstance(data_dir, dg.EnvVar):
+        inference_log_dir = inference_log_dir or dg.EnvVar(ENV["inference_log_dir"])
+        labels_dir = labels_dir or dg.EnvVar(ENV["labels_dir"])
     return {
+        **loop_resources(inference_log_dir or str(Path(data_dir) / "inference_log"),
+                         labels_dir or str(Path(data_dir) / "labels"), alert_webhook),
         "dataset": dataset,
         "storage": PlatformStorage(data_dir=data_dir),
         "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri, artifact_root=artifact_root, dataset=dataset),
@@ -25,19 +41,17 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
     }
 
 
-def build_defs(resources: dict) -> dg.Definitions:
-    return dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(resources=resources, executor=platform_executor(os.environ.get("ML_PLATFORM_EXECUTOR"))),
-    )
+def build_defs(resources: dict, executor: str | None = None, sensors: bool = True) -> dg.Definitions:
+    """`executor="k8s"` runs each step in its own pod; `sensors=False` leaves the closed loop out."""
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    if not sensors:
+        loaded = dg.Definitions(assets=loaded.assets, asset_checks=loaded.asset_checks, jobs=loaded.jobs,
+                                schedules=loaded.schedules)
+    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources, executor=platform_executor(executor)))
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_defs(platform_resources(
-        spec_path=dg.EnvVar("ML_PLATFORM_DATASET"),
-        data_dir=dg.EnvVar("ML_PLATFORM_DATA_DIR"),
-        tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
-        artifact_root=dg.EnvVar("MLFLOW_ARTIFACTS_DESTINATION"),
-        bentoml_home=dg.EnvVar("BENTOML_HOME"),
-    ))
+    resources = platform_resources(**{arg: dg.EnvVar(name) for arg, name in ENV.items()})
+    return build_defs(resources, executor=os.environ.get("ML_PLATFORM_EXECUTOR"),
+                      sensors=os.environ.get("ML_PLATFORM_SENSORS", "on") != "off")

@@ -14,7 +14,21 @@ import pandas as pd
 from upath import UPath
 
 
-class _ParquetIOManager(dg.UPathIOManager):
+class _AllBatchesIOManager(dg.UPathIOManager):
+    """An unpartitioned step reading a partitioned asset always gets {batch: value}, even for one batch.
+
+    UPathIOManager returns the bare value when exactly one partition exists, which would hand
+    `training_set` a DataFrame instead of a dict on a platform with a single landed batch.
+    """
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        value = super().load_input(context)
+        if context.has_asset_partitions and not context.has_partition_key and len(context.asset_partition_keys) == 1:
+            return {context.asset_partition_keys[0]: value}
+        return value
+
+
+class _ParquetIOManager(_AllBatchesIOManager):
     extension = ".parquet"
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
@@ -29,7 +43,7 @@ class _ParquetIOManager(dg.UPathIOManager):
             return pd.read_parquet(f)
 
 
-class _JsonIOManager(dg.UPathIOManager):
+class _JsonIOManager(_AllBatchesIOManager):
     extension = ".json"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:

@@ -12,13 +12,11 @@ import sys
 
 import dagster as dg
 
-from ml_platform.definitions import build_defs, platform_resources
+from ml_platform.definitions import ENV, build_defs, platform_resources
 from ml_platform.lib.landing import land_generated, landed_files
 from ml_platform.lib.spec import FolderSource
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-ENV = dict(spec_path="ML_PLATFORM_DATASET", data_dir="ML_PLATFORM_DATA_DIR", tracking_uri="MLFLOW_TRACKING_URI",
-           artifact_root="MLFLOW_ARTIFACTS_DESTINATION", bentoml_home="BENTOML_HOME")
 
 
 def land_default_batches(spec, storage) -> list:
@@ -97,10 +95,10 @@ def summary(instance: dg.DagsterInstance, failed: list[str]) -> str:
 
 
 def main() -> None:
-    missing = [name for name in ENV.values() if not os.environ.get(name)]
+    missing = [name for name in ENV.values() if name not in os.environ]
     if missing:
-        raise SystemExit(f"Set {missing} (the Makefile sets them from .env): run this through `make run`.")
-    defs = build_defs(platform_resources(**{arg: os.environ[name] for arg, name in ENV.items()}))
+        raise SystemExit(f"Set {missing} (the Makefile sets them): run this through `make run`.")
+    defs = build_defs(platform_resources(**{arg: os.environ[name] for arg, name in ENV.items()}), sensors=False)
     with dg.DagsterInstance.get() as instance:
         failed = run_platform(defs, instance)
         print(summary(instance, failed))

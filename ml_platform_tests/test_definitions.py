@@ -8,7 +8,8 @@ import dagster as dg
 from ml_platform.definitions import PROJECT_DIR
 
 ASSETS = {"raw_data", "validated_data", "rejected_rows", "training_set", "trained_model",
-          "evaluation_report", "drift_report", "promoted_model", "bento"}
+          "evaluation_report", "drift_report", "promoted_model", "bento", "reference_profile",
+          "live_performance"}
 
 
 def test_graph_has_every_asset_with_its_lineage(make_platform):
@@ -25,15 +26,18 @@ def test_graph_has_every_asset_with_its_lineage(make_platform):
     assert parents("evaluation_report") == {"training_set", "trained_model"}
     assert parents("promoted_model") == {"evaluation_report", "trained_model"}
     assert parents("bento") == {"promoted_model"}
-    assert parents("drift_report") == {"validated_data", "training_set"}
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_batch", "monitor_batch", "retrain"}
+    assert parents("drift_report") == {"validated_data", "reference_profile"}
+    assert parents("reference_profile") == {"training_set", "promoted_model"}
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_batch", "monitor_batch", "retrain",
+                                                              "process_batch", "track_performance"}
 
 
 def test_workspace_loads_with_the_dagster_cli(tmp_path):
     """What `make ui` loads: workspace.yaml and the module it names, in a fresh process."""
     env = {"DAGSTER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "ML_PLATFORM_DATASET": "x",
            "ML_PLATFORM_DATA_DIR": "x", "MLFLOW_TRACKING_URI": "x", "MLFLOW_ARTIFACTS_DESTINATION": "x",
-           "BENTOML_HOME": "x"}
+           "BENTOML_HOME": "x", "ML_PLATFORM_INFERENCE_LOG_DIR": "x", "ML_PLATFORM_LABELS_DIR": "x",
+           "ML_PLATFORM_ALERT_WEBHOOK": ""}
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,44 +1,57 @@
 """The BentoML service for the champion model.
 
-The model tag comes from ML_PLATFORM_MODEL_TAG when the Bento is built (the `bento` asset sets it), so
-the Bento carries exactly the promoted model; the request type is derived from the dataset spec that
-promotion stored beside the model.
+The Bento carries the model promoted when it was built (ML_PLATFORM_MODEL_TAG, set by the `bento`
+asset); with MLFLOW_TRACKING_URI set, the service then follows the registry's `champion` alias and
+swaps models without a restart. The request type is derived from the dataset spec stored beside the
+model. Everything around the model call (auth, size limits, headers, /model) lives in
+`serving/middleware.py`; what a worker holds lives in `serving/state.py`.
 """
 
 from __future__ import annotations
 
-import os
-
 import bentoml
-import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from ml_platform.lib.model_store import load_verified, read_spec_json
-from ml_platform.lib.request_schema import Prediction, record_model
+from ml_platform.lib.model_store import read_spec_json
+from ml_platform.lib.request_schema import MAX_RECORDS, Prediction, record_model, records_type
+from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
+from serving.middleware import ServingMiddleware
+from serving.settings import Settings
+from serving.state import ServingState
 
-MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
-_stored = bentoml.models.get(MODEL_TAG)
-SPEC = DatasetSpec.model_validate(read_spec_json(_stored.path))
+SETTINGS = Settings.from_env()
+SPEC = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(SETTINGS.model_tag).path))
 Record = record_model(SPEC)
+Records = records_type(Record)
+STATE = ServingState(SETTINGS)
+
+# Batching: up to MAX_RECORDS records per model call. max_latency_ms is the point at which the
+# dispatcher sheds load with 503; it is far above the batch cost (a few ms) so that a burst queues
+# instead of failing, while the adaptive window itself stays at a few milliseconds.
+MAX_LATENCY_MS = 2000
 
 
-@bentoml.service(name="ml-platform-classifier", traffic={"timeout": 30})
+@bentoml.service(name="ml-platform-classifier", traffic={"timeout": 30}, workers=1, threads=1,
+                 logging={"access": {"enabled": SETTINGS.access_log}})
 class Classifier:
-    model_ref = bentoml.models.BentoModel(MODEL_TAG)
+    model_ref = bentoml.models.BentoModel(SETTINGS.model_tag)
 
     def __init__(self) -> None:
-        self.model = load_verified(self.model_ref.path, self.model_ref.info.metadata["sha256"])
-        self.version = self.model_ref.info.labels.get("mlflow_version", str(self.model_ref.tag.version))
+        threadpool_limits(1)  # BLAS in one thread: the dispatcher already runs one batch at a time
+        STATE.start(from_store(self.model_ref))
 
-    @bentoml.api
-    def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
-        """Predict the class of each record, with class probabilities and the model version."""
-        frame = pd.DataFrame([r.model_dump() for r in records], columns=SPEC.feature_names)
-        probabilities = self.model.predict_proba(frame)
-        classes = [str(c) for c in self.model.classes_]
-        return [
-            Prediction(label=classes[row.argmax()],
-                       probabilities={c: round(float(p), 6) for c, p in zip(classes, row)},
-                       model_version=self.version)
-            for row in probabilities
-        ]
+    @bentoml.api(batchable=True, max_batch_size=MAX_RECORDS, max_latency_ms=MAX_LATENCY_MS)
+    def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
+        """Predict one record or a list: class, class probabilities, versions and the request id."""
+        return STATE.predict(records)
+
+    def __is_ready__(self) -> bool:
+        return STATE.champion is not None
+
+    @bentoml.on_shutdown
+    def flush_inference_log(self) -> None:
+        STATE.close()
+
+
+Classifier.add_asgi_middleware(ServingMiddleware, state=STATE)

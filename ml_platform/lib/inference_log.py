@@ -8,6 +8,12 @@ reader never sees half a file. Each line is one prediction:
      "inputs": {feature: value, ...}, "prediction": str, "probabilities": {class: float, ...}}
 
 Stems sort by time (`inference-<UTC yyyymmddThhmmss.ffffff>-<pid>`), so files are read in order.
+
+Fields a reader may ignore, added by the service (`ml_platform.lib.inference_log_writer` writes):
+`"data_version": str` of the model that answered, and, in shadow mode only,
+`"shadow": {"model_version": str, "prediction": str, "probabilities": {class: float, ...}}`, the
+challenger's answer to the same inputs. A request with several records gives one line per record,
+all with the same request_id.
 """
 
 from __future__ import annotations

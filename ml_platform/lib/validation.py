@@ -61,21 +61,23 @@ def split_valid_rejected(raw: pd.DataFrame, spec: DatasetSpec) -> Split:
     if missing:
         raise BatchError(f"missing required column(s) {missing}; the spec expects {spec.columns}")
     extra = [c for c in raw.columns if c not in spec.columns]
-    raw = raw[spec.columns].reset_index(drop=True)
+    raw = raw[spec.columns]  # a new frame: renumbering it leaves the caller's alone
+    raw.index = pd.RangeIndex(len(raw))
     typed, reasons = _coerce(raw, spec)
     try:
         build_schema(spec).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         for case in exc.failure_cases.dropna(subset=["index"]).itertuples():
             row = int(case.index)
-            if case.check == "not_nullable" and f"{case.column}: wrong_type" in reasons[row]:
+            if case.check == "not_nullable" and f"{case.column}: wrong_type" in reasons.get(row, ()):
                 continue  # the value was there but not a number: already explained
-            reasons[row].append(f"{case.column}: {_label(str(case.check))}")
+            reasons.setdefault(row, []).append(f"{case.column}: {_label(str(case.check))}")
     for i in np.flatnonzero(raw.duplicated(keep="first").to_numpy()):
-        reasons[i].append("duplicate_row")
-    bad = np.array([bool(r) for r in reasons])
+        reasons.setdefault(int(i), []).append("duplicate_row")
+    bad = np.zeros(len(raw), dtype=bool)
+    bad[np.fromiter(reasons, dtype=np.int64, count=len(reasons))] = True
     rejected = raw[bad].copy()
-    rejected[REASON] = ["; ".join(dict.fromkeys(r)) for r in np.array(reasons, dtype=object)[bad]]
+    rejected[REASON] = ["; ".join(dict.fromkeys(reasons[i])) for i in np.flatnonzero(bad)]
     valid = typed[~bad].astype({f: float for f in spec.numeric_features})
     return Split(valid=valid.reset_index(drop=True), rejected=rejected.reset_index(drop=True),
                  extra_columns=extra)
@@ -94,9 +96,13 @@ def _label(check: str) -> str:
     return _LABELS.get(check.split("(")[0], check)
 
 
-def _coerce(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Numbers to float and labels to str; a present value that is not a number is a 'wrong_type'."""
-    reasons: list[list[str]] = [[] for _ in range(len(raw))]
+def _coerce(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """Numbers to float and labels to str; a present value that is not a number is a 'wrong_type'.
+
+    Reasons are kept only for rows that have one (a few percent), keyed by row number, so a clean
+    million-row batch allocates no per-row Python objects.
+    """
+    reasons: dict[int, list[str]] = {}
     typed = raw.copy()
     for name in spec.numeric_features:
         numbers = pd.to_numeric(raw[name], errors="coerce").astype(float)
@@ -104,10 +110,17 @@ def _coerce(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[li
         numbers[not_finite] = np.nan
         wrong = (numbers.isna() & raw[name].notna()).to_numpy()
         for i in np.flatnonzero(wrong):
-            reasons[i].append(f"{name}: wrong_type")
+            reasons.setdefault(int(i), []).append(f"{name}: wrong_type")
         typed[name] = numbers
     for name in [*spec.categorical_features, spec.target.name]:
         present = raw[name].notna()
-        typed[name] = raw[name].where(~present, raw[name].astype(str).str.strip())
+        typed[name] = raw[name].where(~present, _stripped_text(raw[name]))
         typed[name] = typed[name].where(typed[name] != "", None)
     return typed, reasons
+
+
+def _stripped_text(column: pd.Series) -> pd.Series:
+    """`column.astype(str).str.strip()`, stripping each distinct value once: labels repeat a lot."""
+    codes, uniques = pd.factorize(column.astype(str))
+    stripped = np.asarray(pd.Index(uniques, dtype=object).str.strip(), dtype=object)
+    return pd.Series(stripped[codes], index=column.index, dtype=object)

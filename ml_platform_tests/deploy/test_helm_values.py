@@ -14,7 +14,7 @@ from referencing import Registry, Resource
 
 from ml_platform.definitions import PROJECT_DIR
 
-CHART = PROJECT_DIR / "deploy" / "helm" / "chart-reference"  # the official chart's schemas, see SOURCE.md there
+CHART = PROJECT_DIR / "ml_platform_tests" / "deploy" / "dagster_chart"  # the official chart's schemas, see SOURCE.md there
 VALUES = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
 INSTANCE = yaml.safe_load((PROJECT_DIR / "deploy" / "dagster-k8s.yaml").read_text())
 REMOTE_K8S = "https://kubernetesjsonschema.dev/v1.18.0/_definitions.json"

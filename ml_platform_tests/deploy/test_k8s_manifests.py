@@ -1,8 +1,6 @@
 """Every manifest under deploy/k8s, each overlay built, validates against the Kubernetes schema,
 and the Bento, MLflow and shared storage are wired the way the issue asks."""
 
-from pathlib import Path
-
 import kubernetes_validate
 import pytest
 

@@ -38,6 +38,9 @@ def deployment(k8s_instance_home, tmp_path, monkeypatch):
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "mlflow-artifacts"),
         "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "ML_PLATFORM_INFERENCE_LOG_DIR": str(tmp_path / "data" / "inference_log"),
+        "ML_PLATFORM_LABELS_DIR": str(tmp_path / "data" / "labels"),
+        "ML_PLATFORM_ALERT_WEBHOOK": "",
     }
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)

@@ -3,6 +3,7 @@ import base64
 import dagster as dg
 import pandas as pd
 
+from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
 from ml_platform.lib.promotion import gate
 from ml_platform.lib.training_set import SPLIT
@@ -15,6 +16,7 @@ from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStora
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
     code_version="1",
+    retry_policy=TRANSIENT_RETRY,
 )
 def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFrame, trained_model: dict,
                       dataset: DatasetResource, mlflow_tracking: MlflowTracking,

@@ -3,8 +3,49 @@ import pandas as pd
 
 from ml_platform.defs.partitions import batches
 from ml_platform.lib.drift import detect_drift, evidently_html
-from ml_platform.lib.training_set import SPLIT
-from ml_platform.resources import DatasetResource, PlatformStorage
+from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
+from ml_platform.lib.training_set import SPLIT, content_version
+from ml_platform.resources import BentoStore, DatasetResource, PlatformStorage
+
+REFERENCE_SAMPLE_ROWS = 5_000
+
+
+@dg.asset(
+    group_name="monitoring",
+    kinds={"scipy", "bentoml"},
+    io_manager_key="json_io_manager",
+    owners=["team:ml-platform"],
+)
+def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFrame, promoted_model: dict,
+                      dataset: DatasetResource, bento_store: BentoStore, storage: PlatformStorage) -> dg.Output[dict]:
+    """What drift is measured against, computed once per training set and champion.
+
+    Quantiles, moments, category counts and null shares of the train split; the champion's predicted
+    class probabilities on the held-out split (never the rows it was fit on, which it would predict too
+    confidently); and a small sample of rows for the human-readable Evidently report.
+    """
+    from ml_platform.lib import model_store
+
+    spec = dataset.load()
+    train, held_out = training_set[training_set[SPLIT] == "train"], training_set[training_set[SPLIT] == "test"]
+    stored = model_store.find(bento_store.home_path, promoted_model["bento_model_tag"])
+    if stored is None:
+        raise dg.Failure(f"champion {promoted_model['bento_model_tag']} is not in the BentoML store")
+    sha256 = stored.info.metadata["sha256"]
+    model = model_store.load_verified(stored.path, sha256)
+    profile = build_profile(train, spec, predicted_probabilities(model, held_out, spec),
+                            model_tag=promoted_model["bento_model_tag"])
+    version = content_version(training_set)
+    sample_path = storage.reports_dir("reference") / f"{version}.parquet"
+    train[spec.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample_path)
+    profile.update(model={"tag": promoted_model["bento_model_tag"], "path": stored.path, "sha256": sha256,
+                          "version": promoted_model["champion_version"]},
+                   training_set_version=version, sample_path=str(sample_path))
+    context.log.info(f"profiled {len(train)} train rows and {len(held_out)} held-out predictions")
+    return dg.Output(profile, data_version=dg.DataVersion(f"{version}-{promoted_model['champion_version']}"),
+                     metadata={"train_rows": len(train), "held_out_rows": len(held_out),
+                               "champion_version": promoted_model["champion_version"],
+                               "training_set_version": version})
 
 
 @dg.asset(
@@ -14,29 +55,37 @@ from ml_platform.resources import DatasetResource, PlatformStorage
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
 )
-def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame, training_set: pd.DataFrame,
+def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame, reference_profile: dict,
                  dataset: DatasetResource, storage: PlatformStorage) -> dg.Output[dict]:
-    """This batch against the training reference: a per-column test, an effect size, and one decision.
+    """This batch against the reference profile: per-column tests, the model's outputs, one decision.
 
-    The decision ("drift" / "no drift") is what the drift sensor reads; the Evidently report is for people.
+    The decision ("drift" / "no drift") is what the retrain sensor reads; the Evidently report is for
+    people and is drawn on a sample, so it never decides anything and never dominates the cost.
     """
+    from ml_platform.lib.model_store import load_verified
+
     spec = dataset.load()
-    reference = training_set[training_set[SPLIT] == "train"]
-    decision = detect_drift(reference, validated_data, spec)
+    model_info = reference_profile["model"]
+    model = load_verified(model_info["path"], model_info["sha256"])
+    decision = detect_drift(reference_profile, validated_data, spec,
+                            predicted_probabilities(model, validated_data, spec))
     html = storage.reports_dir("drift") / f"{context.partition_key}.html"
-    evidently_scores = evidently_html(reference, validated_data, spec, str(html))
+    reference_sample = pd.read_parquet(reference_profile["sample_path"])
+    evidently_scores = evidently_html(reference_sample, validated_data, spec, str(html), max_rows=REFERENCE_SAMPLE_ROWS)
     table = decision.table()
     table["evidently_score"] = table["column"].map(evidently_scores)
     verdict = "drift" if decision.drift else "no drift"
-    context.log.info(f"{context.partition_key}: {verdict}; drifted columns {decision.drifted_columns}")
+    context.log.info(f"{context.partition_key}: {verdict}; drifted {decision.drifted_columns}")
     report = {"decision": verdict, "drifted_columns": decision.drifted_columns,
               "drifted_share": decision.drifted_share, "columns": table.to_dict(orient="records"),
-              "rows": len(validated_data), "html": str(html)}
+              "rows": len(validated_data), "html": str(html), "model_version": model_info["version"]}
     return dg.Output(report, metadata={
         "decision": verdict,
         "drifted_columns": dg.MetadataValue.json(decision.drifted_columns),
         "drifted_share": decision.drifted_share,
+        "alpha_per_test": decision.alpha_per_test,
         "rows": len(validated_data),
+        "reference_model_version": model_info["version"],
         "columns": dg.MetadataValue.md(table.round(4).to_markdown(index=False)),
         "evidently_report": dg.MetadataValue.path(str(html)),
     })

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib import model_store
 from ml_platform.lib.promotion import promote
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
@@ -11,6 +12,7 @@ from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
     code_version="1",
+    retry_policy=TRANSIENT_RETRY,
 )
 def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, trained_model: dict,
                    dataset: DatasetResource, mlflow_tracking: MlflowTracking,

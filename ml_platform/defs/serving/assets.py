@@ -22,8 +22,6 @@ def bento(context: dg.AssetExecutionContext, promoted_model: dict, dataset: Data
 
     Built once per champion: a Bento already built for this model is reused.
     """
-    import bentoml
-
     model_tag = promoted_model["bento_model_tag"]
     home = bento_store.home_path
     existing = _bento_for(home, model_tag)

@@ -1,6 +1,7 @@
 import dagster as dg
 import pandas as pd
 
+from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.defs.training.config import TrainingConfig
 from ml_platform.k8s import TRAINING_OP_TAGS
 from ml_platform.lib.training_set import SPLIT, build_training_set, choose_window, content_version
@@ -15,6 +16,7 @@ ALL_BATCHES = {"allow_missing_partitions": True}
     io_manager_key="parquet_io_manager",
     owners=["team:ml-platform"],
     code_version="1",
+    retry_policy=TRANSIENT_RETRY,
     ins={"validated_data": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
 )
 def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd.DataFrame],

@@ -1,0 +1,32 @@
+import dagster as dg
+
+from ml_platform.lib.live_performance import labelled_predictions, window_metrics
+from ml_platform.loop_resources import LoopStorage, RetrainPolicy
+from ml_platform.resources import DatasetResource
+
+
+@dg.asset(
+    group_name="monitoring",
+    kinds={"sklearn"},
+    io_manager_key="json_io_manager",
+    owners=["team:ml-platform"],
+)
+def live_performance(context: dg.AssetExecutionContext, dataset: DatasetResource, loop_storage: LoopStorage,
+                     retrain_policy: RetrainPolicy) -> dg.Output[dict]:
+    """The served model's accuracy and F1 on its own traffic, from labels that arrived after the fact.
+
+    `below_threshold` is what the retrain sensor reads: the spec's metric under the spec's minimum,
+    judged only once enough predictions of the serving version have been labelled.
+    """
+    spec = dataset.load()
+    joined = labelled_predictions(str(loop_storage.inference_log_path), str(loop_storage.labels_path),
+                                  spec.feature_names)
+    metrics = window_metrics(joined, retrain_policy.performance_window_rows)
+    metric = spec.thresholds.metric if spec.thresholds.metric in metrics else "f1_macro"
+    enough = metrics["labelled"] >= retrain_policy.performance_min_labelled
+    below = bool(enough and metrics[metric] < spec.thresholds.min_metric)
+    result = {**metrics, "metric": metric, "threshold": spec.thresholds.min_metric, "enough_labels": enough,
+              "below_threshold": below, "labelled_total": len(joined)}
+    context.log.info(f"live {metric} of v{metrics['model_version']}: {metrics.get(metric, float('nan')):.4f} "
+                     f"on {metrics['labelled']} labelled predictions; below threshold: {below}")
+    return dg.Output(result, metadata={k: v for k, v in result.items() if v is not None})

@@ -1,0 +1,49 @@
+"""The loop's decisions: score the served model when labels arrive, and retrain on drift or decay."""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from ml_platform.defs.jobs import retrain, track_performance
+from ml_platform.defs.monitoring.triggers import blocked, needs_bootstrap, pending_triggers, retrain_tags
+from ml_platform.lib.live_performance import label_files
+from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage, RetrainPolicy
+
+
+@dg.sensor(job=track_performance, minimum_interval_seconds=30, default_status=LOOP_SENSORS_DEFAULT_STATUS)
+def labels_sensor(context: dg.SensorEvaluationContext, loop_storage: LoopStorage) -> dg.SensorResult:
+    """New label files: re-score the served model on its labelled predictions (`live_performance`)."""
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    names = {path.name for path in label_files(loop_storage.labels_path)}
+    if names <= seen:
+        return dg.SensorResult(skip_reason="no new label file", cursor=context.cursor)
+    everything = sorted(seen | names)
+    run_key = "labels-" + hashlib.sha256("\n".join(everything).encode()).hexdigest()[:16]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=run_key, tags={"ml_platform/new_label_files": ",".join(sorted(names - seen))[:1000]})],
+        cursor=json.dumps(everything))
+
+
+@dg.sensor(job=retrain, minimum_interval_seconds=15, default_status=LOOP_SENSORS_DEFAULT_STATUS)
+def retrain_sensor(context: dg.SensorEvaluationContext, retrain_policy: RetrainPolicy) -> dg.SensorResult:
+    """Drifted batches or a served model below the spec's threshold: one retrain covering all of them.
+
+    Each drifted batch causes at most one retrain (batches drifting together share it); the policy's
+    cap and cool-down hold pending triggers back without losing them. The reason is in the run's tags.
+    """
+    instance = context.instance
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    pending = pending_triggers(instance, cursor)
+    if pending.reason is None and not needs_bootstrap(instance):
+        return dg.SensorResult(skip_reason="no drift and no performance drop", cursor=json.dumps(pending.last_ids))
+    reason = blocked(instance, retrain_policy.max_retrains, retrain_policy.cap_window_hours,
+                     retrain_policy.cooldown_minutes)
+    if reason:
+        return dg.SensorResult(skip_reason=f"retrain held back ({reason})", cursor=context.cursor)
+    run_key = "retrain-" + "-".join(f"{k}{v}" for k, v in sorted(pending.last_ids.items())) if pending.reason \
+        else "retrain-bootstrap"
+    tags = retrain_tags(pending)
+    context.log.info(f"requesting retrain {run_key}: {tags}")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags=tags)],
+                           cursor=json.dumps(pending.last_ids))

@@ -1,0 +1,62 @@
+"""`make rollback`: move the MLflow `champion` alias back to the version it replaced.
+
+    python -m ml_platform.lib.rollback [--to VERSION]
+
+Promotion tags each champion with `previous_champion`; rolling back follows that tag (or goes to
+`--to`). Only a version that is in the BentoML store can become champion again, because that is where
+running services load it from; they follow the alias on their next poll, without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ml_platform.lib import model_store
+from ml_platform.lib.registry import Registry
+
+
+class RollbackError(RuntimeError):
+    """No version to go back to, or that version cannot be served."""
+
+
+def rollback(registry: Registry, bentoml_home: str, to: str | None = None) -> tuple[str, str]:
+    """Point `champion` at `to` (default: the current champion's predecessor); returns (from, to)."""
+    current = registry.champion_version()
+    if current is None:
+        raise RollbackError(f"{registry.model_name} has no champion to roll back from")
+    target = to or registry.version_tags(current).get("previous_champion", "")
+    if not target:
+        raise RollbackError(f"v{current} has no previous champion recorded; name one with --to")
+    if target == current:
+        raise RollbackError(f"v{target} is already the champion")
+    if model_store.find(bentoml_home, model_store.tag_for(registry.model_name, target)) is None:
+        raise RollbackError(f"v{target} is not in the BentoML store at {bentoml_home}: services cannot load it")
+    registry.set_champion(target)
+    registry.tag_version(target, {"rolled_back_from": current})
+    return current, target
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ml_platform.lib.spec import load_spec
+
+    parser = argparse.ArgumentParser(description="Move the champion alias back to the previous version.")
+    parser.add_argument("--to", help="the MLflow model version to make champion (default: the previous one)")
+    args = parser.parse_args(argv)
+    missing = [n for n in ("MLFLOW_TRACKING_URI", "BENTOML_HOME", "ML_PLATFORM_DATASET") if not os.environ.get(n)]
+    if missing:
+        print(f"Set {missing} (the Makefile does): run this through `make rollback`.", file=sys.stderr)
+        return 2
+    name = load_spec(os.environ["ML_PLATFORM_DATASET"]).name
+    try:
+        old, new = rollback(Registry(os.environ["MLFLOW_TRACKING_URI"], name), os.environ["BENTOML_HOME"], args.to)
+    except RollbackError as exc:
+        print(f"rollback refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"{name}: champion moved from v{old} back to v{new}; running services follow within seconds.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""A model as the service holds it: the fitted pipeline plus the versions every answer must carry.
+
+A `ServedModel` is immutable; a reload builds a new one and swaps the reference, so a batch that
+started on the old model finishes on it and no request ever sees half a swap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ml_platform.lib import model_store
+from ml_platform.lib.spec import DatasetSpec
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    model: Any
+    version: str
+    data_version: str
+    spec: DatasetSpec
+    source: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.model.classes_]
+
+    def predict(self, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
+        """(label, probabilities) per row; a non-finite probability is a model fault, never sent out."""
+        import pandas as pd
+
+        probabilities = self.model.predict_proba(pd.DataFrame(rows, columns=self.spec.feature_names))
+        classes = self.classes
+        answers = []
+        for row in probabilities.tolist():
+            if not all(math.isfinite(p) for p in row):
+                raise ArithmeticError(f"model v{self.version} returned non-finite probabilities {row}")
+            best = max(range(len(row)), key=row.__getitem__)
+            answers.append((classes[best], {c: round(p, 6) for c, p in zip(classes, row)}))
+        return answers
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_version": self.version, "data_version": self.data_version, "source": self.source,
+                "classes": self.classes, "metrics": self.metrics}
+
+
+def single_threaded(model: Any) -> Any:
+    """Every `n_jobs` in the pipeline set to 1: joblib pools inside a request cause latency spikes."""
+    if hasattr(model, "get_params"):
+        model.set_params(**{k: 1 for k in model.get_params(deep=True) if k.endswith("n_jobs")})
+    return model
+
+
+def from_store(stored: Any) -> ServedModel:
+    """A model from the BentoML store, loaded only if its bytes match the checksum taken at promotion."""
+    metadata = stored.info.metadata
+    model = model_store.load_verified(stored.path, metadata["sha256"])
+    labels = stored.info.labels
+    return ServedModel(single_threaded(model), labels.get("mlflow_version", str(stored.tag.version)),
+                       labels.get("data_version", ""),
+                       DatasetSpec.model_validate(model_store.read_spec_json(stored.path)),
+                       source=str(stored.tag), metrics=dict(metadata.get("metrics") or {}))

@@ -1,0 +1,72 @@
+"""Resources of the closed loop: the folders it reads, where it sends alerts, and how often it may retrain.
+
+Kept apart from `resources.py` so the loop's settings arrive through one call, `loop_resources(...)`,
+that the code location makes with `dg.EnvVar`s and tests make with temporary paths.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+# Every loop sensor starts running on an instance that has never toggled it, so no person is needed.
+LOOP_SENSORS_DEFAULT_STATUS = dg.DefaultSensorStatus.RUNNING
+
+
+class LoopStorage(dg.ConfigurableResource):
+    """The service's inference log (it writes, the loop reads) and the delayed label files."""
+
+    inference_log_dir: str
+    labels_dir: str
+    label_wait_minutes: float = 60.0
+
+    @property
+    def inference_log_path(self) -> Path:
+        return Path(self.inference_log_dir).resolve()
+
+    @property
+    def labels_path(self) -> Path:
+        return Path(self.labels_dir).resolve()
+
+
+class RetrainPolicy(dg.ConfigurableResource):
+    """Limits that stop a retrain which keeps failing (or keeps finding drift) from looping.
+
+    At most `max_retrains` loop-triggered retrains within `cap_window_hours`, none while one is still
+    queued or running, and none within `cooldown_minutes` of the last one.
+    """
+
+    max_retrains: int = 3
+    cap_window_hours: float = 24.0
+    cooldown_minutes: float = 10.0
+    performance_window_rows: int = 500
+    performance_min_labelled: int = 100
+
+
+class AlertWebhook(dg.ConfigurableResource):
+    """Where failure alerts are POSTed as JSON; an empty URL means log only."""
+
+    url: str = ""
+    timeout_seconds: float = 5.0
+
+    def post(self, payload: dict[str, Any]) -> int | None:
+        """POST the alert; returns the HTTP status, or None when no URL is configured."""
+        if not self.url:
+            return None
+        request = urllib.request.Request(self.url, data=json.dumps(payload, default=str).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+            return response.status
+
+
+def loop_resources(inference_log_dir: Any, labels_dir: Any, alert_webhook: Any = "") -> dict[str, Any]:
+    """Each argument is a value or a `dg.EnvVar`."""
+    return {
+        "loop_storage": LoopStorage(inference_log_dir=inference_log_dir, labels_dir=labels_dir),
+        "retrain_policy": RetrainPolicy(),
+        "alerts": AlertWebhook(url=alert_webhook),
+    }

@@ -1,0 +1,124 @@
+"""Serving fixtures: one platform with two promoted versions, and the real service in a subprocess.
+
+The platform is built once per session (about 30 s): `make run` gives v1, a retrain promotes v2, and a
+rollback makes v1 champion again, so tests start from champion v1 with v2 in the store beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+
+from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
+from ml_platform.lib.rollback import rollback
+from ml_platform.quickstart import run_platform
+from ml_platform_tests.conftest import Platform, write_spec
+
+RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teacher", "spending_score": 55}
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("serving-platform")
+    spec_path = write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
+    resources = platform_resources(spec_path=str(spec_path), data_dir=str(root / "data"),
+                                   tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                                   artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml"))
+    (root / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+    built = Platform(root, spec_path, build_defs(resources), instance)
+    assert run_platform(built.defs, instance) == []
+    assert built.retrain().success and built.registry.champion_version() == "2"
+    assert rollback(built.registry, built.bentoml_home) == ("2", "1")
+    yield built
+    instance.dispose()
+
+
+@dataclass
+class Service:
+    url: str
+    process: subprocess.Popen
+    output: Path
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def stop(self) -> int:
+        """A clean shutdown, as `kill -INT` or Ctrl-C gives it; returns the exit code."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(platform: Platform, target: str = "serving.service:Classifier", **env: str) -> Iterator[Service]:
+    """`bentoml serve` on a free 127.0.0.1 port, following the platform's registry and store."""
+    port = free_port()
+    output = platform.root / f"service-{port}.log"
+    environment = {**os.environ, "BENTOML_HOME": platform.bentoml_home, "BENTOML_DO_NOT_TRACK": "True",
+                   "ML_PLATFORM_MODEL_TAG": "customer-segmentation:v1",
+                   "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
+                   "ML_PLATFORM_INFERENCE_LOG_DIR": str(platform.root / f"inference-log-{port}"),
+                   "ML_PLATFORM_RELOAD_SECONDS": "0.5", **env}
+    if target.startswith("serving."):  # from the checkout; a built Bento must bring its own code
+        environment["PYTHONPATH"] = str(PROJECT_DIR)
+    with output.open("w") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
+                                    "--port", str(port)], cwd=PROJECT_DIR, env=environment, stdout=sink,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(f"http://127.0.0.1:{port}", process, output)
+    try:
+        _wait_ready(service)
+        yield service
+    finally:
+        service.stop()
+
+
+def _wait_ready(service: Service, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"service exited {service.process.returncode}:\n{service.output.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"service not ready in {timeout}s:\n{service.output.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def service(platform) -> Iterator[Service]:
+    """The Bento the `bento` asset built, served as `make serve` serves it.
+
+    One per test module and never two at once: every `bentoml serve` on a BENTOML_HOME empties that
+    home's `prometheus_multiproc_dir`, wiping the metrics of any service already running on it.
+    """
+    bento = platform.instance.fetch_materializations(dg.AssetKey("bento"), limit=10).records
+    first = [r for r in bento if r.asset_materialization.metadata["model_tag"].value.endswith(":v1")]
+    with serving(platform, target=first[0].asset_materialization.metadata["bento_tag"].value) as running:
+        yield running

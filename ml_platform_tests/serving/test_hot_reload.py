@@ -1,0 +1,86 @@
+"""A promotion and a `make rollback` reach a running service under load, with no failed request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+from ml_platform.definitions import PROJECT_DIR
+from ml_platform_tests.serving.conftest import RECORD, serving
+
+CLIENTS, MAX_REQUESTS_EACH = 4, 3000
+
+
+class Load:
+    """Clients posting records until stopped; remembers every status and model version seen."""
+
+    def __init__(self, service):
+        self.service, self.stop, self.seen = service, threading.Event(), []
+        self.threads = [threading.Thread(target=self._client) for _ in range(CLIENTS)]
+
+    def _client(self) -> None:
+        with self.service.client() as client:
+            for _ in range(MAX_REQUESTS_EACH):
+                if self.stop.is_set():
+                    return
+                response = client.post("/predict", json=RECORD)
+                version = response.json()[0]["model_version"] if response.status_code == 200 else None
+                self.seen.append((response.status_code, version))
+
+    def wait_for(self, version: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.seen and self.seen[-1][1] == version:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"never served v{version}; last seen {self.seen[-5:]}")
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(60)
+
+
+def test_promotion_and_rollback_are_followed_without_a_restart_or_a_failed_request(platform):
+    with serving(platform) as service, Load(service) as load:
+        load.wait_for("1")
+        assert platform.retrain().success
+        promoted = platform.registry.champion_version()
+        assert promoted not in ("1", "2")
+        load.wait_for(promoted)
+
+        rolled_back = subprocess.run(
+            [sys.executable, "-m", "ml_platform.lib.rollback"], cwd=PROJECT_DIR, capture_output=True, text=True,
+            timeout=120, env={**os.environ, "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
+                              "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_DATASET": str(platform.spec_path)})
+        assert rolled_back.returncode == 0, rolled_back.stderr
+        assert f"from v{promoted} back to v1" in rolled_back.stdout
+        load.wait_for("1")
+        with service.client() as client:
+            assert client.get("/model").json()["champion"]["model_version"] == "1"
+            metrics = client.get("/metrics").text
+
+    statuses = Counter(status for status, _ in load.seen)
+    versions = [version for _, version in load.seen]
+    assert statuses == {200: len(load.seen)}, statuses
+    assert versions[0] == "1" and promoted in versions and versions[-1] == "1"
+    assert 'ml_platform_model_info{code_version="' in metrics
+    assert 'ml_platform_model_reloads_total{outcome="loaded",role="champion"} 3.0' in metrics
+
+
+def test_rollback_refuses_when_there_is_nothing_to_go_back_to(platform):
+    result = subprocess.run(
+        [sys.executable, "-m", "ml_platform.lib.rollback", "--to", "99"], cwd=PROJECT_DIR, capture_output=True,
+        text=True, timeout=120, env={**os.environ, "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
+                                     "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_DATASET": str(platform.spec_path)})
+    assert result.returncode == 1 and "v99 is not in the BentoML store" in result.stderr
+    assert platform.registry.champion_version() == "1"

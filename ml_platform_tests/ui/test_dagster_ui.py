@@ -1,0 +1,95 @@
+"""The Dagster UI tells the story: a real `dagster dev` driven by a real headless Chromium.
+
+One test, in the order a user works: see the graph, materialize everything, read the reports.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from ml_platform_tests.ui.conftest import ARTIFACTS
+
+ASSETS = ["raw_data", "validated_data", "rejected_rows", "training_set", "trained_model",
+          "evaluation_report", "promoted_model", "bento", "reference_profile", "drift_report"]
+EDGES = {("raw_data", "validated_data"), ("raw_data", "rejected_rows"), ("validated_data", "training_set"),
+         ("rejected_rows", "training_set"), ("training_set", "trained_model"),
+         ("trained_model", "evaluation_report"), ("evaluation_report", "promoted_model"),
+         ("promoted_model", "bento"), ("validated_data", "drift_report"),
+         ("reference_profile", "drift_report")}
+LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+
+
+def open_expanded_graph(page, url: str) -> None:
+    page.goto(f"{url}/asset-groups")
+    page.get_by_role("button", name="Materialize all…").wait_for(timeout=120_000)
+    try:  # Dagster's one-time "join the community" dialog shows a moment after the first page load
+        page.get_by_role("button", name="Skip").click(timeout=10_000)
+    except PlaywrightTimeout:
+        pass
+    page.locator("button:has([aria-label='settings'])").last.click()  # the graph's view settings
+    expand = page.get_by_role("menuitem", name="Expand all groups")
+    try:  # the choice is remembered: on a second visit the menu offers "Collapse all groups" instead
+        expand.click(timeout=5_000)
+    except PlaywrightTimeout:
+        page.keyboard.press("Escape")
+
+
+def wait_for_backfill(page, url: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        page.goto(f"{url}/overview/backfills")
+        page.get_by_text("Manually launched").first.wait_for(timeout=30_000)
+        rows = page.inner_text("body").split("Duration", 1)[-1]  # below the header: the tabs say "Failed" too
+        if any(s in rows for s in ("Success", "Completed", "Failed", "Canceled")):
+            return rows
+        time.sleep(5)
+    raise TimeoutError(f"the backfill did not finish within {seconds} s")
+
+
+def test_graph_materialize_all_and_reports_in_a_real_browser(dagster_dev, browser):
+    url = dagster_dev["url"]
+    page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+
+    open_expanded_graph(page, url)
+    for asset in ASSETS:
+        page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+    lineage = page.request.post(f"{url}/graphql", data={"query": LINEAGE_QUERY}).json()["data"]["assetNodes"]
+    edges = {(d["path"][-1], n["assetKey"]["path"][-1]) for n in lineage for d in n["dependencyKeys"]}
+    assert EDGES <= edges
+    assert page.locator("svg path").count() >= len(EDGES)
+    page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
+
+    page.get_by_role("button", name="Materialize all…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="All", exact=True).click()
+    dialog.get_by_text("2 partitions").first.wait_for()
+    dialog.get_by_role("button", name="Launch backfill").click()
+    status = wait_for_backfill(page, url, seconds=480)
+    page.screenshot(path=str(ARTIFACTS / "backfill.png"))
+    assert "Success" in status or "Completed" in status, status
+
+    open_expanded_graph(page, url)
+    page.screenshot(path=str(ARTIFACTS / "asset-graph-materialized.png"))
+    for asset in ASSETS:
+        page.goto(f"{url}/assets/{asset}")
+        page.get_by_text("Latest materialization").first.wait_for()
+        assert page.get_by_text("Never materialized").count() == 0, asset
+
+    page.goto(f"{url}/assets/evaluation_report")
+    for key in ("candidate_f1_macro", "per_class", "gate_reason", "mlflow_run"):
+        page.get_by_text(key, exact=True).first.wait_for()
+    page.get_by_text("[Show Markdown]").first.click()
+    plot = page.locator("img[src^='data:image/png']").first
+    plot.wait_for()
+    assert plot.evaluate("img => img.complete && img.naturalWidth > 100")
+    page.screenshot(path=str(ARTIFACTS / "evaluation-report.png"), full_page=True)
+    page.keyboard.press("Escape")
+
+    page.goto(f"{url}/assets/drift_report?partition={dagster_dev['keys'][0]}")
+    page.get_by_text("decision", exact=True).first.wait_for()
+    page.get_by_text("evidently_report", exact=True).first.wait_for()
+    page.get_by_text(re.compile(r"reports/drift/batch-0000[12]\.csv\.html")).first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "drift-report.png"), full_page=True)

@@ -1,0 +1,39 @@
+"""A 400 a person can read, in the shape the service's own OpenAPI document promises.
+
+BentoML answers a validation error with `detail` as a list of pydantic errors located under its
+internal wrapper (`root.record.age`), while its OpenAPI document says `detail` is a string. We keep
+the structured list under `errors`, with the location cut down to the caller's own terms
+(`age`, or `3.age` for the fourth record of a list), and put a sentence in `detail`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+WRAPPERS = (("root",), ("record", "records"))
+
+
+def invalid_input(body: bytes) -> bytes:
+    """Rewrite BentoML's 400 body; anything unexpected is passed on unchanged."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(payload, dict) or not isinstance(payload.get("detail"), list):
+        return body
+    errors = [_caller_terms(e) for e in payload["detail"] if isinstance(e, dict)]
+    return json_error(f"{len(errors)} invalid field(s): " + ", ".join(e["field"] or "(body)" for e in errors), errors)
+
+
+def json_error(summary: str, errors: list[dict[str, Any]]) -> bytes:
+    detail = "; ".join(f"{e['field'] or '(body)'}: {e['msg']}" for e in errors)
+    return json.dumps({"error": summary, "detail": detail, "errors": errors}).encode()
+
+
+def _caller_terms(error: dict[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in error.get("loc", [])]
+    for wrapper in WRAPPERS:
+        if location and location[0] in wrapper:
+            location.pop(0)
+    return {"field": ".".join(location), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}

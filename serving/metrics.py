@@ -1,0 +1,50 @@
+"""Our Prometheus metrics, served beside BentoML's own on /metrics.
+
+They are created on first use inside the worker, never at import: BentoML sets PROMETHEUS_MULTIPROC_DIR
+when the worker starts, after the service module is imported, and a metric made earlier would be
+invisible to the multiprocess collector behind /metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    predictions: Any
+    latency: Any
+    rejected: Any
+    batch_records: Any
+    batch_requests: Any
+    model_info: Any
+    reloads: Any
+    log_dropped: Any
+
+
+@cache
+def metrics() -> Metrics:
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return Metrics(
+        predictions=Counter("ml_platform_predictions", "Predictions returned, by class and model version",
+                            ["label", "model_version", "role"]),
+        latency=Histogram("ml_platform_request_duration_seconds", "Request latency as the client sees it",
+                          ["endpoint", "status", "model_version"], buckets=LATENCY_BUCKETS),
+        rejected=Counter("ml_platform_rejected_requests", "Requests refused, by reason", ["reason"]),
+        batch_records=Histogram("ml_platform_batch_records", "Records per model call (after batching)",
+                                ["model_version"], buckets=BATCH_BUCKETS),
+        batch_requests=Histogram("ml_platform_batch_requests", "HTTP requests merged into one model call",
+                                 ["model_version"], buckets=BATCH_BUCKETS),
+        model_info=Gauge("ml_platform_model_info", "1 for the model each role serves now",
+                         ["role", "model_version", "data_version", "code_version"],
+                         multiprocess_mode="livemax"),
+        reloads=Counter("ml_platform_model_reloads", "Model swaps after the MLflow alias moved, by outcome",
+                        ["role", "outcome"]),
+        log_dropped=Counter("ml_platform_inference_log_dropped", "Log records dropped: the writer fell behind"),
+    )

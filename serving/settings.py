@@ -1,0 +1,53 @@
+"""Every knob of the service, read from the environment in this one place."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_tag: str
+    bentoml_home: str
+    tracking_uri: str | None
+    reload_seconds: float
+    shadow_alias: str | None
+    api_token: str | None
+    log_dir: Path
+    log_max_bytes: int
+    log_max_seconds: float
+    max_body_bytes: int
+    code_version: str
+    access_log: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        data_dir = Path(env("ML_PLATFORM_DATA_DIR", "data"))
+        return cls(
+            model_tag=env("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest"),
+            bentoml_home=env("BENTOML_HOME", str(Path.home() / "bentoml")),
+            tracking_uri=env("MLFLOW_TRACKING_URI") or None,
+            reload_seconds=float(env("ML_PLATFORM_RELOAD_SECONDS", "5")),
+            shadow_alias=env("ML_PLATFORM_SHADOW_ALIAS") or None,
+            api_token=env("ML_PLATFORM_API_TOKEN") or None,
+            log_dir=Path(env("ML_PLATFORM_INFERENCE_LOG_DIR") or data_dir / "inference_log"),
+            log_max_bytes=int(env("ML_PLATFORM_INFERENCE_LOG_MAX_BYTES", str(64 * 1024 * 1024))),
+            log_max_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS", "300")),
+            max_body_bytes=int(env("ML_PLATFORM_MAX_BODY_BYTES", str(256 * 1024))),
+            code_version=env("ML_PLATFORM_CODE_VERSION") or source_digest(),
+            access_log=env("ML_PLATFORM_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),
+        )
+
+
+def source_digest() -> str:
+    """A short hash of the code the service runs: the same in a checkout and in the built Bento."""
+    digest = hashlib.sha256()
+    for path in sorted([*SOURCE_ROOT.glob("serving/*.py"), *SOURCE_ROOT.glob("ml_platform/lib/*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -1,0 +1,124 @@
+"""What one service worker holds: the champion (and a shadow), the log writer and the metrics.
+
+The middleware and the service class share this object; models are swapped by replacing a reference,
+so the batch function reads each model once per batch and never sees a half-loaded one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+from ml_platform.lib.alias_follower import AliasFollower
+from ml_platform.lib.inference_log_writer import InferenceLogWriter
+from ml_platform.lib.request_schema import Prediction
+from ml_platform.lib.served_model import ServedModel
+from serving.metrics import Metrics, metrics
+from serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ServingState:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.champion: ServedModel | None = None
+        self.shadow: ServedModel | None = None
+        self.served_by: dict[str, ServedModel] = {}
+        self.follower: AliasFollower | None = None
+        self.writer: InferenceLogWriter | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        return metrics()
+
+    def start(self, baked: ServedModel) -> None:
+        """Serve the model built into the Bento, then follow the registry's aliases if there is one."""
+        settings = self.settings
+        self.writer = InferenceLogWriter(settings.log_dir, settings.log_max_bytes, settings.log_max_seconds,
+                                         on_drop=self.metrics.log_dropped.inc)
+        self.swap("champion", baked)
+        if settings.tracking_uri:
+            roles = {"champion": "champion", **({"shadow": settings.shadow_alias} if settings.shadow_alias else {})}
+            self.follower = AliasFollower(settings.tracking_uri, baked.spec, settings.bentoml_home, roles,
+                                          on_load=self.swap, on_failure=self._reload_failed,
+                                          interval_seconds=settings.reload_seconds)
+            self.follower.versions["champion"] = baked.version
+            try:
+                self.follower.poll()
+            except Exception as exc:
+                logger.warning(f"registry at {settings.tracking_uri} not reachable yet, serving {baked.source}: {exc}")
+            self.follower.start()
+
+    def swap(self, role: str, served: ServedModel | None) -> None:
+        """Serve `served` in `role`; a model whose features differ from the request schema is refused."""
+        current = self.champion if role == "champion" else self.shadow
+        reference = current or self.champion
+        if served is not None and reference is not None and served.spec.features != reference.spec.features:
+            raise ValueError(f"v{served.version} expects other features than the running service; redeploy it")
+        if role == "champion" and served is None:
+            raise LookupError("the champion alias is gone; keeping the current champion")
+        info = self.metrics.model_info
+        if current is not None:
+            info.labels(role, current.version, current.data_version, self.settings.code_version).set(0)
+        if served is not None:
+            info.labels(role, served.version, served.data_version, self.settings.code_version).set(1)
+        setattr(self, role, served)
+        self.metrics.reloads.labels(role=role, outcome="loaded").inc()
+
+    def _reload_failed(self, role: str, version: str, exc: Exception) -> None:
+        self.metrics.reloads.labels(role=role, outcome="failed").inc()
+
+    def predict(self, records: list[Any]) -> list[Prediction]:
+        champion, shadow = self.champion, self.shadow
+        if champion is None:
+            raise RuntimeError("no model loaded")
+        rows = [record.model_dump() for record in records]
+        request_ids = [record.request_id for record in records]
+        answers = champion.predict(rows)
+        for request_id in set(request_ids):
+            self.served_by[request_id] = champion
+        m = self.metrics
+        m.batch_records.labels(champion.version).observe(len(rows))
+        m.batch_requests.labels(champion.version).observe(len(set(request_ids)))
+        for label, count in Counter(label for label, _ in answers).items():
+            m.predictions.labels(label=label, model_version=champion.version, role="champion").inc(count)
+        timestamp = datetime.now(timezone.utc).isoformat()
+        self.writer.submit(partial(self._log_records, rows, request_ids, answers, champion, shadow, timestamp))
+        code = self.settings.code_version
+        return [Prediction.model_construct(request_id=request_id, label=label, probabilities=probabilities,
+                                           model_version=champion.version, data_version=champion.data_version,
+                                           code_version=code)
+                for request_id, (label, probabilities) in zip(request_ids, answers)]
+
+    def _log_records(self, rows, request_ids, answers, champion, shadow, timestamp) -> list[dict]:
+        """Runs on the writer thread, so a shadow model costs the caller nothing."""
+        shadow_answers = shadow.predict(rows) if shadow is not None else None
+        records = []
+        for i, (row, request_id, (label, probabilities)) in enumerate(zip(rows, request_ids, answers)):
+            record = {"request_id": request_id, "timestamp": timestamp, "model_version": champion.version,
+                      "inputs": row, "prediction": label, "probabilities": probabilities,
+                      "data_version": champion.data_version}
+            if shadow_answers is not None:
+                shadow_label, shadow_probabilities = shadow_answers[i]
+                record["shadow"] = {"model_version": shadow.version, "prediction": shadow_label,
+                                    "probabilities": shadow_probabilities}
+                self.metrics.predictions.labels(label=shadow_label, model_version=shadow.version,
+                                                role="shadow").inc()
+            records.append(record)
+        return records
+
+    def describe(self) -> dict[str, Any]:
+        return {"champion": self.champion.describe() if self.champion else None,
+                "shadow": self.shadow.describe() if self.shadow else None,
+                "code_version": self.settings.code_version,
+                "follows": self.follower.roles if self.follower else None}
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        if self.writer is not None:
+            self.writer.close()
