@@ -7,6 +7,7 @@ from mlflow import MlflowClient
 
 from ml_platform.lib import model_store
 from ml_platform.quickstart import run_platform, summary
+from ml_platform_tests.conftest import write_spec
 
 
 def latest_metadata(instance, asset, partition=None):
@@ -35,6 +36,11 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform):
         drift = latest_metadata(instance, "drift_report", key)
         assert drift["decision"] == "no drift"
         assert Path(drift["evidently_report"]).read_text().strip().lower().startswith("<!doctype html")
+        assert "data:image/png;base64," in drift["effects"]
+
+    monitored = platform.job("monitor_batch").execute_in_process(instance=instance, partition_key=keys[0])
+    [no_drift] = monitored.get_asset_check_evaluations()
+    assert no_drift.check_name == "no_drift" and no_drift.passed and no_drift.severity == dg.AssetCheckSeverity.WARN
 
     evaluation = latest_metadata(instance, "evaluation_report")
     assert evaluation["candidate_f1_macro"] > 0.6 and 0.5 < evaluation["candidate_roc_auc"] <= 1
@@ -71,3 +77,11 @@ def test_a_second_run_with_nothing_new_does_no_work(make_platform):
     runs_before = len(platform.instance.get_run_records())
     assert run_platform(platform.defs, platform.instance) == []
     assert len(platform.instance.get_run_records()) == runs_before
+
+
+def test_a_single_landed_batch_is_enough(make_platform, tmp_path):
+    """With one batch, Dagster hands the training set a bare frame instead of {batch: frame}."""
+    spec = write_spec(tmp_path / "one.yaml", source={"batches": 1, "rows_per_batch": 800})
+    platform = make_platform(spec)
+    assert run_platform(platform.defs, platform.instance) == []
+    assert platform.registry.champion_version() == "1"

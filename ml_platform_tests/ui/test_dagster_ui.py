@@ -29,12 +29,14 @@ def open_expanded_graph(page, url: str) -> None:
         page.get_by_role("button", name="Skip").click(timeout=10_000)
     except PlaywrightTimeout:
         pass
-    page.locator("button:has([aria-label='settings'])").last.click()  # the graph's view settings
-    expand = page.get_by_role("menuitem", name="Expand all groups")
+    settings = page.locator("button:has([aria-label='settings'])").last  # the graph's view settings
+    settings.click()
     try:  # the choice is remembered: on a second visit the menu offers "Collapse all groups" instead
-        expand.click(timeout=5_000)
+        page.get_by_role("menuitem", name="Expand all groups").click(timeout=5_000)
     except PlaywrightTimeout:
-        page.keyboard.press("Escape")
+        pass
+    page.mouse.click(700, 200)  # on the empty canvas: closes the menu so it does not cover the graph
+    page.get_by_role("menuitem").first.wait_for(state="hidden")
 
 
 def wait_for_backfill(page, url: str, seconds: float) -> str:

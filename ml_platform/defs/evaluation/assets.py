@@ -1,10 +1,9 @@
-import base64
-
 import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
+from ml_platform.lib.plots import markdown_image
 from ml_platform.lib.promotion import gate
 from ml_platform.lib.training_set import SPLIT
 from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
@@ -42,7 +41,7 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
     registry.client.log_artifact(trained_model["run_id"], str(plot_path))
     per_class = per_class_table(candidate, x, y)
     comparison = pd.DataFrame({"candidate": candidate_metrics,
-                               "champion": champion_metrics or {}}).round(4)
+                               "champion": champion_metrics or {}}).round(4).fillna("-")
     report = {
         "candidate_version": trained_model["version"],
         "candidate": candidate_metrics,
@@ -61,8 +60,7 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
         "gate_reason": decision.reason,
         "comparison": dg.MetadataValue.md(comparison.to_markdown()),
         "per_class": dg.MetadataValue.md(per_class.round(4).to_markdown(index=False)),
-        "confusion_matrix": dg.MetadataValue.md(
-            f"![confusion matrix](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "confusion_matrix": dg.MetadataValue.md(markdown_image(png, "confusion matrix")),
         "confusion_matrix_file": dg.MetadataValue.path(str(plot_path)),
         "mlflow_run": dg.MetadataValue.url(trained_model["run_url"]),
     })

@@ -4,10 +4,15 @@ import pandas as pd
 from ml_platform.defs.partitions import batches
 from ml_platform.lib.drift import detect_drift, evidently_html
 from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
+from ml_platform.lib.plots import drift_effects_png, markdown_image
 from ml_platform.lib.training_set import SPLIT, content_version
 from ml_platform.resources import BentoStore, DatasetResource, PlatformStorage
 
 REFERENCE_SAMPLE_ROWS = 5_000
+NO_DRIFT = dg.AssetCheckSpec(
+    "no_drift", asset="drift_report",
+    description="Warns (without blocking) on a drifted batch, so the partitions view shows which batches drifted.",
+)
 
 
 @dg.asset(
@@ -15,6 +20,7 @@ REFERENCE_SAMPLE_ROWS = 5_000
     kinds={"scipy", "bentoml"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
 )
 def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFrame, promoted_model: dict,
                       dataset: DatasetResource, bento_store: BentoStore, storage: PlatformStorage) -> dg.Output[dict]:
@@ -54,9 +60,11 @@ def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFr
     kinds={"evidently", "scipy"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
+    check_specs=[NO_DRIFT],
 )
 def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame, reference_profile: dict,
-                 dataset: DatasetResource, storage: PlatformStorage) -> dg.Output[dict]:
+                 dataset: DatasetResource, storage: PlatformStorage):
     """This batch against the reference profile: per-column tests, the model's outputs, one decision.
 
     The decision ("drift" / "no drift") is what the retrain sensor reads; the Evidently report is for
@@ -79,7 +87,8 @@ def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame
     report = {"decision": verdict, "drifted_columns": decision.drifted_columns,
               "drifted_share": decision.drifted_share, "columns": table.to_dict(orient="records"),
               "rows": len(validated_data), "html": str(html), "model_version": model_info["version"]}
-    return dg.Output(report, metadata={
+    png = drift_effects_png(table, spec.thresholds.drift_min_effect, f"{context.partition_key}: {verdict}")
+    yield dg.Output(report, metadata={
         "decision": verdict,
         "drifted_columns": dg.MetadataValue.json(decision.drifted_columns),
         "drifted_share": decision.drifted_share,
@@ -88,4 +97,8 @@ def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame
         "reference_model_version": model_info["version"],
         "columns": dg.MetadataValue.md(table.round(4).to_markdown(index=False)),
         "evidently_report": dg.MetadataValue.path(str(html)),
+        "effects": dg.MetadataValue.md(markdown_image(png, "effect size per test")),
     })
+    yield dg.AssetCheckResult(check_name=NO_DRIFT.name, passed=not decision.drift,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              description=f"drifted: {decision.drifted_columns or 'none'}")

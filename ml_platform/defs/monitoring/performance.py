@@ -10,6 +10,7 @@ from ml_platform.resources import DatasetResource
     kinds={"sklearn"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
 )
 def live_performance(context: dg.AssetExecutionContext, dataset: DatasetResource, loop_storage: LoopStorage,
                      retrain_policy: RetrainPolicy) -> dg.Output[dict]:

@@ -15,6 +15,7 @@ MODEL_TAG_ENV = "ML_PLATFORM_MODEL_TAG"
     kinds={"bentoml"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
+    code_version="1",
 )
 def bento(context: dg.AssetExecutionContext, promoted_model: dict, dataset: DatasetResource,
           bento_store: BentoStore) -> dg.Output[dict]:

@@ -1,0 +1,34 @@
+"""Small plots for the Dagster UI, returned as PNG bytes (shown inline as markdown images)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pandas as pd
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def drift_effects_png(table: pd.DataFrame, min_effect: float, title: str) -> bytes:
+    """Each test's effect size, drifted ones in red, with the spec's minimum effect as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.5))
+    colors = ["#d62728" if drifted else "#1f77b4" for drifted in table["drifted"]]
+    ax.barh(table["column"], table["effect"], color=colors)
+    ax.axvline(min_effect, color="black", linestyle="--", linewidth=1, label=f"minimum effect {min_effect}")
+    ax.invert_yaxis()
+    ax.set_xlabel("effect size (Wasserstein in SDs / total variation / share difference)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
