@@ -41,11 +41,12 @@ run: state
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 browser:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the UI test"; \
-	  $(if $(shell id -u | grep -x 0),,sudo) apt-get install -y -q chromium >/dev/null || \
-	  { $(if $(shell id -u | grep -x 0),,sudo) apt-get update -q >/dev/null && \
-	    $(if $(shell id -u | grep -x 0),,sudo) apt-get install -y -q chromium >/dev/null; }; }
+	  $(SUDO) apt-get install -y -q chromium >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
 
 ui: state
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

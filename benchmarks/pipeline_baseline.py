@@ -77,9 +77,10 @@ def main() -> None:
             registry.client.log_metric(candidate["run_id"], f"test_{name}", value)
         plot = reports / "evaluation" / "confusion.png"
         plot.parent.mkdir(parents=True, exist_ok=True)
-        plot.write_bytes(confusion_matrix_png(model, x_test, y_test, spec.name))
+        predicted = model.predict(x_test)
+        plot.write_bytes(confusion_matrix_png(model, y_test, predicted, spec.name))
         registry.client.log_artifact(candidate["run_id"], str(plot))
-        per_class_table(model, x_test, y_test)
+        per_class_table(model, y_test, predicted)
     with step("promoted_model"):
         assert decision.promote, decision.reason
         home = str(root / "bentoml")

@@ -44,9 +44,10 @@ def classification_metrics(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[st
     return metrics
 
 
-def per_class_table(model: Any, x: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+def per_class_table(model: Any, y: pd.Series, predicted: np.ndarray) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class, from predictions the caller already made."""
     classes = list(model.classes_)
-    truth, predicted, codes = _codes(model, y, model.predict(x))
+    truth, predicted, codes = _codes(model, y, predicted)
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=codes, zero_division=0
     )
@@ -54,7 +55,7 @@ def per_class_table(model: Any, x: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
                          "support": support.astype(int)})
 
 
-def confusion_matrix_png(model: Any, x: pd.DataFrame, y: pd.Series, title: str) -> bytes:
+def confusion_matrix_png(model: Any, y: pd.Series, predicted: np.ndarray, title: str) -> bytes:
     """A labelled heatmap of counts, as PNG bytes (the UI shows it inline)."""
     import matplotlib
 
@@ -62,7 +63,7 @@ def confusion_matrix_png(model: Any, x: pd.DataFrame, y: pd.Series, title: str) 
     import matplotlib.pyplot as plt
 
     classes = list(model.classes_)
-    truth, predicted, codes = _codes(model, y, model.predict(x))
+    truth, predicted, codes = _codes(model, y, predicted)
     matrix = confusion_matrix(truth, predicted, labels=codes)
     fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
     ax.imshow(matrix, cmap="Blues")

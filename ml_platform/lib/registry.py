@@ -52,8 +52,3 @@ class Registry:
         import mlflow.sklearn
 
         return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
-
-    def run_url(self, run_id: str) -> str:
-        """A link a person can open once `make mlflow-ui` runs."""
-        experiment_id = self.client.get_run(run_id).info.experiment_id
-        return f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"

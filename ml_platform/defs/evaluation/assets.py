@@ -35,11 +35,12 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
     for name, value in candidate_metrics.items():
         registry.client.log_metric(trained_model["run_id"], f"test_{name}", value)
 
-    png = confusion_matrix_png(candidate, x, y, f"{spec.name} v{trained_model['version']} (test set)")
+    predicted = candidate.predict(x)
+    png = confusion_matrix_png(candidate, y, predicted, f"{spec.name} v{trained_model['version']} (test set)")
     plot_path = storage.reports_dir("evaluation") / f"confusion_v{trained_model['version']}.png"
     plot_path.write_bytes(png)
     registry.client.log_artifact(trained_model["run_id"], str(plot_path))
-    per_class = per_class_table(candidate, x, y)
+    per_class = per_class_table(candidate, y, predicted)
     comparison = pd.DataFrame({"candidate": candidate_metrics,
                                "champion": champion_metrics or {}}).round(4).fillna("-")
     report = {

@@ -41,8 +41,9 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
         raise dg.Failure(f"No champion: the first candidate v{candidate} was not promoted: {reason}")
     else:
         champion, metrics = current, evaluation_report["champion"]
-        with _stage(bento_store, registry, spec, current, metrics):
-            pass  # re-stages the champion only if the store lost it (idempotent by checksum)
+        if model_store.find(bento_store.home_path, model_store.tag_for(spec.name, current)) is None:
+            with _stage(bento_store, registry, spec, current, metrics):
+                pass  # the store lost the champion (e.g. .bentoml was cleaned): put it back
         context.log.info(f"kept champion v{current}: {reason}")
     tag = model_store.tag_for(spec.name, champion)
     result = {"champion_version": champion, "bento_model_tag": tag, "promoted": promote_now,
