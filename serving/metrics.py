@@ -24,6 +24,7 @@ class Metrics:
     batch_requests: Any
     model_info: Any
     reloads: Any
+    refused: Any
     log_dropped: Any
 
 
@@ -46,5 +47,7 @@ def metrics() -> Metrics:
                          multiprocess_mode="livemax"),
         reloads=Counter("ml_platform_model_reloads", "Model swaps after the MLflow alias moved, by outcome",
                         ["role", "outcome"]),
+        refused=Gauge("ml_platform_model_refused", "1 while the version an alias names is refused, by reason",
+                      ["role", "model_version", "reason"], multiprocess_mode="livemax"),
         log_dropped=Counter("ml_platform_inference_log_dropped", "Log records dropped: the writer fell behind"),
     )

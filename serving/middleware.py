@@ -47,6 +47,9 @@ class ServingMiddleware:
                 await response.reply(*refusal)
             elif scope["method"] == "GET" and scope["path"] == "/model":
                 await response.reply(200, json.dumps(self.state.describe()).encode())
+            elif scope["method"] == "GET" and scope["path"] == "/readyz":
+                status, body = self.state.readiness()
+                await response.reply(status, json.dumps(body).encode())
             else:
                 await self.app(scope, receive, response.send)
         finally:
@@ -60,6 +63,8 @@ class ServingMiddleware:
                 return 401, _error("missing or wrong bearer token")
         if scope["method"] != "POST":
             return None
+        if self.state.champion is None:
+            return 503, _error("no model loaded yet: see /readyz")
         length = headers.get(b"content-length", b"0")
         if not length.isdigit():
             return 400, _error("Content-Length must be a number")
@@ -101,7 +106,8 @@ class ServingMiddleware:
     def _count(self, path: str, code: int, started: float) -> None:
         metrics = self.state.metrics
         if code >= 400:
-            metrics.rejected.labels(reason=REASONS.get(code, f"http_{code}")).inc()
+            no_model = code == 503 and self.state.champion is None
+            metrics.rejected.labels(reason="no_model" if no_model else REASONS.get(code, f"http_{code}")).inc()
         if path in ("/predict", "/model"):
             version = self.state.champion.version if self.state.champion else ""
             metrics.latency.labels(endpoint=path, status=str(code), model_version=version).observe(

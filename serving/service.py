@@ -39,7 +39,8 @@ class Classifier:
 
     def __init__(self) -> None:
         threadpool_limits(1)  # BLAS in one thread: the dispatcher already runs one batch at a time
-        STATE.start(from_store(self.model_ref))
+        stored = self.model_ref  # resolved to the stored model by the descriptor
+        STATE.start(lambda: from_store(stored), stored.info.labels.get("mlflow_version", ""), SPEC)
 
     @bentoml.api(batchable=True, max_batch_size=MAX_RECORDS, max_latency_ms=MAX_LATENCY_MS)
     def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
+from bentoml.exceptions import ServiceUnavailable
+
 from ml_platform.lib.alias_follower import AliasFollower
 from ml_platform.lib.inference_log_writer import InferenceLogWriter
+from ml_platform.lib.model_store import ModelIntegrityError
 from ml_platform.lib.request_schema import Prediction
 from ml_platform.lib.served_model import ServedModel
+from ml_platform.lib.spec import DatasetSpec
 from serving.metrics import Metrics, metrics
 from serving.settings import Settings
 
@@ -30,27 +35,36 @@ class ServingState:
         self.served_by: dict[str, ServedModel] = {}
         self.follower: AliasFollower | None = None
         self.writer: InferenceLogWriter | None = None
+        self.refused: dict[str, dict[str, str]] = {}
 
     @property
     def metrics(self) -> Metrics:
         return metrics()
 
-    def start(self, baked: ServedModel) -> None:
-        """Serve the model built into the Bento, then follow the registry's aliases if there is one."""
+    def start(self, load_baked: Callable[[], ServedModel], baked_version: str, spec: DatasetSpec) -> None:
+        """Serve the model built into the Bento, then follow the registry's aliases if there is one.
+
+        A baked model that fails its checksum is refused: the worker stays up, not ready, and takes
+        the champion from the registry as soon as the alias names a model that loads."""
         settings = self.settings
         self.writer = InferenceLogWriter(settings.log_dir, settings.log_max_bytes, settings.log_max_seconds,
                                          on_drop=self.metrics.log_dropped.inc)
-        self.swap("champion", baked)
+        try:
+            self.swap("champion", load_baked())
+        except Exception as exc:
+            logger.error(f"refusing the model built into the Bento (v{baked_version}): {exc}")
+            self._reload_failed("champion", baked_version, exc)
         if settings.tracking_uri:
             roles = {"champion": "champion", **({"shadow": settings.shadow_alias} if settings.shadow_alias else {})}
-            self.follower = AliasFollower(settings.tracking_uri, baked.spec, settings.bentoml_home, roles,
+            self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,
                                           on_load=self.swap, on_failure=self._reload_failed,
                                           interval_seconds=settings.reload_seconds)
-            self.follower.versions["champion"] = baked.version
+            if self.champion is not None:
+                self.follower.versions["champion"] = self.champion.version
             try:
                 self.follower.poll()
             except Exception as exc:
-                logger.warning(f"registry at {settings.tracking_uri} not reachable yet, serving {baked.source}: {exc}")
+                logger.warning(f"registry at {settings.tracking_uri} not reachable yet: {exc}")
             self.follower.start()
 
     def swap(self, role: str, served: ServedModel | None) -> None:
@@ -68,14 +82,31 @@ class ServingState:
             info.labels(role, served.version, served.data_version, self.settings.code_version).set(1)
         setattr(self, role, served)
         self.metrics.reloads.labels(role=role, outcome="loaded").inc()
+        self._clear_refusal(role)
 
     def _reload_failed(self, role: str, version: str, exc: Exception) -> None:
+        """Keep what is served and say, in /readyz and the metrics, which version was refused and why."""
+        self._clear_refusal(role)
+        reason = refusal_reason(exc)
+        self.refused[role] = {"role": role, "model_version": version, "reason": reason, "detail": str(exc)[:300]}
         self.metrics.reloads.labels(role=role, outcome="failed").inc()
+        self.metrics.refused.labels(role=role, model_version=version, reason=reason).set(1)
+
+    def _clear_refusal(self, role: str) -> None:
+        if (refusal := self.refused.pop(role, None)) is not None:
+            self.metrics.refused.labels(role=role, model_version=refusal["model_version"],
+                                        reason=refusal["reason"]).set(0)
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """Ready only with a champion loaded; either way the body names what was refused."""
+        champion = self.champion.version if self.champion else None
+        body = {"ready": champion is not None, "champion": champion, "refused": list(self.refused.values())}
+        return (200 if champion else 503), body
 
     def predict(self, records: list[Any]) -> list[Prediction]:
         champion, shadow = self.champion, self.shadow
         if champion is None:
-            raise RuntimeError("no model loaded")
+            raise ServiceUnavailable("no model loaded yet: see /readyz")
         rows = [record.model_dump() for record in records]
         request_ids = [record.request_id for record in records]
         answers = champion.predict(rows)
@@ -122,3 +153,13 @@ class ServingState:
             self.follower.stop()
         if self.writer is not None:
             self.writer.close()
+
+
+def refusal_reason(exc: Exception) -> str:
+    if isinstance(exc, ModelIntegrityError):
+        return "checksum_mismatch"
+    if isinstance(exc, LookupError):
+        return "not_in_store"
+    if isinstance(exc, ValueError):
+        return "incompatible"
+    return "load_error"

@@ -74,7 +74,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(platform: Platform, target: str = "serving.service:Classifier", **env: str) -> Iterator[Service]:
+def serving(platform: Platform, target: str = "serving.service:Classifier", wait_until_ready: bool = True,
+            **env: str) -> Iterator[Service]:
     """`bentoml serve` on a free 127.0.0.1 port, following the platform's registry and store."""
     port = free_port()
     output = platform.root / f"service-{port}.log"
@@ -91,19 +92,19 @@ def serving(platform: Platform, target: str = "serving.service:Classifier", **en
                                    stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(f"http://127.0.0.1:{port}", process, output)
     try:
-        _wait_ready(service)
+        _wait_for(service, "/readyz" if wait_until_ready else "/livez")
         yield service
     finally:
         service.stop()
 
 
-def _wait_ready(service: Service, timeout: float = 120) -> None:
+def _wait_for(service: Service, probe: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
             raise RuntimeError(f"service exited {service.process.returncode}:\n{service.output.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{service.url}{probe}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -1,0 +1,94 @@
+"""A model whose bytes no longer match the checksum promotion recorded is never served.
+
+A running service keeps its champion and says, in /readyz and /metrics, which version it refused and
+why; a service that starts on a corrupted model stays up but not ready, answers 503 with Retry-After,
+and becomes ready by itself once the alias names a model that passes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from ml_platform.lib.model_store import MODEL_FILE
+from ml_platform_tests.serving.conftest import RECORD, serving
+
+
+@contextmanager
+def corrupted(platform, version: str) -> Iterator[None]:
+    """Flip bytes in the middle of a stored model, then put them back."""
+    path = Path(platform.bentoml_home, "models", platform.spec.name, f"v{version}", MODEL_FILE)
+    original = path.read_bytes()
+    middle = len(original) // 2
+    path.write_bytes(original[:middle] + bytes(b ^ 0xFF for b in original[middle:middle + 64]) + original[middle + 64:])
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+
+
+def eventually(condition: Callable[[], object], timeout: float = 30) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.2)
+    raise AssertionError("condition never held")
+
+
+def refused_gauge(client, version: str) -> float | None:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "ml_platform_model_refused" and sample.labels.get("model_version") == version:
+                assert sample.labels == {"role": "champion", "model_version": version, "reason": "checksum_mismatch"}
+                return sample.value
+    return None
+
+
+def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(platform):
+    registry = platform.registry
+    with serving(platform) as service, service.client() as client:
+        assert client.get("/readyz").json() == {"ready": True, "champion": "1", "refused": []}
+        try:
+            with corrupted(platform, "2"):
+                registry.set_champion("2")
+                readiness = eventually(lambda: (r := client.get("/readyz")).json()["refused"] and r)
+                assert readiness.status_code == 200
+                [refusal] = readiness.json()["refused"]
+                assert refusal["model_version"] == "2" and refusal["reason"] == "checksum_mismatch"
+                assert "does not match the recorded" in refusal["detail"]
+                assert refused_gauge(client, "2") == 1
+                for _ in range(20):
+                    answer = client.post("/predict", json=RECORD)
+                    assert answer.status_code == 200 and answer.json()[0]["model_version"] == "1"
+            eventually(lambda: client.post("/predict", json=RECORD).json()[0]["model_version"] == "2")
+            assert client.get("/readyz").json() == {"ready": True, "champion": "2", "refused": []}
+            assert refused_gauge(client, "2") == 0
+        finally:
+            registry.set_champion("1")
+            eventually(lambda: client.get("/readyz").json()["champion"] == "1")
+
+
+def test_a_service_started_on_a_corrupted_model_is_up_but_not_ready_until_a_good_one_is_named(platform):
+    with corrupted(platform, "1"), serving(platform, wait_until_ready=False) as service, service.client() as client:
+        eventually(lambda: client.get("/livez").status_code == 200, timeout=120)
+        readiness = eventually(lambda: (r := client.get("/readyz")).json()["refused"] and r)
+        assert readiness.status_code == 503
+        assert readiness.json()["ready"] is False and readiness.json()["champion"] is None
+        assert readiness.json()["refused"][0]["reason"] == "checksum_mismatch"
+        refused = client.post("/predict", json=RECORD)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "no model loaded" in refused.text
+        platform.registry.set_champion("2")
+        try:
+            eventually(lambda: client.get("/readyz").status_code == 200)
+            answer = client.post("/predict", json=RECORD)
+            assert answer.status_code == 200 and answer.json()[0]["model_version"] == "2"
+            assert client.get("/readyz").json()["refused"] == []
+        finally:
+            platform.registry.set_champion("1")
+    assert "refusing the model built into the Bento (v1)" in service.output.read_text()
