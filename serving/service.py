@@ -32,7 +32,8 @@ STATE = ServingState(SETTINGS)
 MAX_LATENCY_MS = 2000
 
 
-@bentoml.service(name="ml-platform-classifier", traffic={"timeout": 30}, workers=1, threads=1,
+@bentoml.service(name="ml-platform-classifier", traffic={"timeout": 30},
+                 workers=SETTINGS.workers, threads=1,
                  logging={"access": {"enabled": SETTINGS.access_log}})
 class Classifier:
     model_ref = bentoml.models.BentoModel(SETTINGS.model_tag)

@@ -24,6 +24,7 @@ class Settings:
     max_body_bytes: int
     code_version: str
     access_log: bool
+    workers: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,6 +43,7 @@ class Settings:
             max_body_bytes=int(env("ML_PLATFORM_MAX_BODY_BYTES", str(256 * 1024))),
             code_version=env("ML_PLATFORM_CODE_VERSION") or source_digest(),
             access_log=env("ML_PLATFORM_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),
+            workers=int(env("ML_PLATFORM_SERVICE_WORKERS", "1")),
         )
 
 

@@ -1,0 +1,104 @@
+"""The fitted feature pipeline as plain numpy, for serving: same arithmetic, none of pandas' per-call cost.
+
+`ColumnTransformer.transform` costs about 3 ms a call whatever the batch size (a DataFrame, object
+columns, input validation at every step), thirty times the classifier itself, and the service pays it
+once per batch while holding the GIL the HTTP loop needs. The compiled form reads the fitted
+statistics out of the pipeline `build_pipeline` makes (impute + scale numbers, impute + one-hot
+categories) and is used only if it reproduces the pipeline's probabilities on probe rows; any other
+structure, or any difference, keeps the pipeline. It takes complete rows only: imputing is left to
+the pipeline, so a row with a null goes there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    numeric: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    categorical: list[str]
+    one_hot: list[dict[Any, int]]
+    width: int
+    classifier: Any
+
+    def transform(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        numbers = np.array([[row[name] for name in self.numeric] for row in rows], dtype=float)
+        features = np.zeros((len(rows), len(self.numeric) + self.width))
+        features[:, : len(self.numeric)] = (numbers - self.mean) / self.scale
+        for name, index in zip(self.categorical, self.one_hot):
+            for i, row in enumerate(rows):
+                position = index.get(row[name])
+                if position is not None:
+                    features[i, len(self.numeric) + position] = 1.0
+        return features
+
+    def predict_proba(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        return self.classifier.predict_proba(self.transform(rows))
+
+
+def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> CompiledPipeline | None:
+    """The compiled form, or None (keep the pipeline) if its structure is not ours or any answer differs."""
+    import pandas as pd
+
+    try:
+        compiled = _read(pipeline)
+        columns = [*compiled.numeric, *compiled.categorical]
+        expected = pipeline.predict_proba(pd.DataFrame(probe_rows, columns=columns))
+        difference = float(np.max(np.abs(compiled.predict_proba(probe_rows) - expected)))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        logger.info(f"serving the pipeline as it is: {type(exc).__name__}: {exc}")
+        return None
+    if difference > TOLERANCE:
+        logger.warning(f"compiled pipeline differs by {difference:.3g} on probe rows; serving the pipeline")
+        return None
+    return compiled
+
+
+def _read(pipeline: Any) -> CompiledPipeline:
+    if list(pipeline.named_steps) != ["features", "classifier"]:
+        raise ValueError(f"unexpected pipeline steps {list(pipeline.named_steps)}")
+    features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
+    transformers = {name: (steps, list(columns)) for name, steps, columns in features.transformers_}
+    if set(transformers) - {"numeric", "categorical", "remainder"} or transformers.get("remainder", ("drop",))[0] != "drop":
+        raise ValueError(f"unexpected transformers {sorted(transformers)}")
+    numeric, numeric_columns = transformers["numeric"]
+    categorical, categorical_columns = transformers["categorical"]
+    scaler, encoder = numeric.named_steps["scale"], categorical.named_steps["encode"]
+    if list(numeric.named_steps) != ["impute", "scale"] or list(categorical.named_steps) != ["impute", "encode"]:
+        raise ValueError("unexpected steps in the feature pipelines")
+    if encoder.drop is not None or encoder.handle_unknown != "ignore" or not scaler.with_mean or not scaler.with_std:
+        raise ValueError("encoder or scaler options the compiled form does not reproduce")
+    one_hot, offset = [], 0
+    for categories in encoder.categories_:
+        one_hot.append({value: offset + i for i, value in enumerate(categories.tolist())})
+        offset += len(categories)
+    return CompiledPipeline(numeric_columns, scaler.mean_, scaler.scale_, categorical_columns, one_hot, offset,
+                            classifier)
+
+
+def probe_rows(spec: Any) -> list[dict[str, Any]]:
+    """Every category of every column (and one it has never seen), numbers across their range and beyond."""
+    rows = []
+    numeric = [f for f in spec.features if f.type == "numeric"]
+    categorical = [f for f in spec.features if f.type == "categorical"]
+    widest = max(len(f.categories) for f in categorical) if categorical else 1
+    for i in range(max(widest, 5)):
+        row = {}
+        for f in numeric:
+            low, high = (f.min if f.min is not None else -10.0), (f.max if f.max is not None else 10.0)
+            row[f.name] = low + (high - low) * 1.2 * i / max(widest - 1, 4)
+        for f in categorical:
+            row[f.name] = f.categories[i % len(f.categories)]
+        rows.append(row)
+    rows.append({**rows[0], **{f.name: "never-seen" for f in categorical}})
+    return rows

@@ -1,0 +1,80 @@
+"""The service's numpy fast path answers exactly as the fitted pipeline does, or is not used."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from ml_platform.lib.compiled_pipeline import compile_pipeline, probe_rows
+from ml_platform.lib.generator import customer_segmentation
+from ml_platform.lib.modeling import build_pipeline
+from ml_platform.lib.served_model import ServedModel
+from ml_platform.lib.spec import load_spec
+from ml_platform_tests.conftest import DEFAULT_SPEC
+
+SPEC = load_spec(DEFAULT_SPEC)
+
+
+def fitted(estimator: str, params: dict) -> Pipeline:
+    frame = customer_segmentation(1500, seed=3)
+    return build_pipeline(SPEC, estimator, params, seed=1).fit(frame[SPEC.feature_names], frame[SPEC.target.name])
+
+
+def unseen_rows() -> list[dict]:
+    """Rows the pipeline was not fitted on, a few with categories it has never seen."""
+    rows = json.loads(customer_segmentation(300, seed=99)[SPEC.feature_names].to_json(orient="records"))
+    for row in rows[::25]:
+        row["occupation"] = "Astronaut"
+    return rows
+
+
+@pytest.mark.parametrize("estimator, params", [("logistic_regression", {"C": 0.5}),
+                                               ("random_forest", {"n_estimators": 20, "max_depth": 6})])
+def test_compiled_form_reproduces_the_pipeline_on_rows_it_was_not_checked_on(estimator, params):
+    pipeline = fitted(estimator, params)
+    compiled = compile_pipeline(pipeline, probe_rows(SPEC))
+    assert compiled is not None
+    rows = unseen_rows()
+    expected = pipeline.predict_proba(pd.DataFrame(rows, columns=SPEC.feature_names))
+    np.testing.assert_allclose(compiled.predict_proba(rows), expected, rtol=0, atol=1e-12)
+
+
+def test_a_pipeline_of_another_shape_is_served_as_it_is():
+    pipeline = fitted("logistic_regression", {})
+    reshaped = Pipeline([("log", FunctionTransformer(lambda x: x)), *pipeline.steps])
+    assert compile_pipeline(reshaped, probe_rows(SPEC)) is None
+    assert compile_pipeline(object(), probe_rows(SPEC)) is None
+
+
+class DoublingScaler(StandardScaler):
+    """Looks like the scaler the compiled form reads, but transforms differently."""
+
+    def transform(self, X, copy=None):
+        return 2 * super().transform(X, copy=copy)
+
+
+def test_a_compiled_form_that_would_answer_differently_is_refused():
+    pipeline = fitted("logistic_regression", {})
+    numeric = pipeline.named_steps["features"].named_transformers_["numeric"]
+    fitted_scaler = numeric.named_steps["scale"]
+    doubling = DoublingScaler()
+    doubling.__dict__.update(fitted_scaler.__dict__)
+    numeric.steps[-1] = ("scale", doubling)
+    assert compile_pipeline(pipeline, probe_rows(SPEC)) is None
+
+
+def test_rows_with_nulls_go_through_the_pipeline():
+    pipeline = fitted("logistic_regression", {})
+    served = ServedModel(pipeline, "1", "d", SPEC, source="test")
+    assert served.compiled is not None
+    rows = unseen_rows()[:3]
+    rows[1] = {**rows[1], "income": None}
+    expected = pipeline.predict_proba(pd.DataFrame(rows, columns=SPEC.feature_names))
+    answers = served.predict(rows)
+    assert [max(p, key=p.get) for _, p in answers] == [pipeline.classes_[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose([list(p.values()) for _, p in answers], expected.round(6), atol=1e-6)
