@@ -16,6 +16,7 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import MAX_RECORDS, Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
+from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
 from serving.middleware import ServingMiddleware
 from serving.settings import Settings
 from serving.state import ServingState
@@ -40,6 +41,7 @@ class Classifier:
 
     def __init__(self) -> None:
         threadpool_limits(1)  # BLAS in one thread: the dispatcher already runs one batch at a time
+        bind_api_methods(self, Classifier.apis)
         stored = self.model_ref  # resolved to the stored model by the descriptor
         STATE.start(lambda: from_store(stored), stored.info.labels.get("mlflow_version", ""), SPEC)
 
@@ -56,4 +58,5 @@ class Classifier:
         STATE.close()
 
 
+memoize_json_schemas(Classifier.apis["predict"])
 Classifier.add_asgi_middleware(ServingMiddleware, state=STATE)
