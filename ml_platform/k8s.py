@@ -30,7 +30,6 @@ def k8s_op_tags(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dic
 TRAINING_OP_TAGS = k8s_op_tags(cpu="2", memory="4Gi", cpu_limit="4", memory_limit="8Gi")
 # Evidently peaks at about 1.1 GiB on a million-row batch (shared/MEASURED.md).
 DRIFT_OP_TAGS = k8s_op_tags(cpu="1", memory="2Gi", cpu_limit="2", memory_limit="4Gi")
-OP_TAGS_BY_ASSET = {"trained_model": TRAINING_OP_TAGS, "drift_report": DRIFT_OP_TAGS}
 
 
 def _quantity(value: str | None) -> float:

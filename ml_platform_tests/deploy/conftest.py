@@ -1,14 +1,20 @@
-"""Fixtures for the Kubernetes proofs: PostgreSQL, the stand-in API server, and the deploy/ instance on both."""
+"""Fixtures for the Kubernetes proofs: PostgreSQL, the stand-in API server, the deploy/ instance on both,
+and a deployment: that instance, a loaded workspace, and the code location's env over ingested batches.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
-from ml_platform.definitions import PROJECT_DIR
+from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
+from ml_platform.quickstart import ENV, land_default_batches
+from ml_platform_tests.conftest import write_spec
+from ml_platform_tests.deploy import launch_paths
 from ml_platform_tests.deploy.postgres_server import PostgresServer
 from ml_platform_tests.deploy.stand_in_api import StandInApiServer
 
@@ -17,6 +23,8 @@ NAMESPACE = "ml-platform"
 PG_PASSWORD = "local-test-only"
 # What the chart's pods have in their environment (from dagster-postgresql-secret) for the instance config.
 CHART_ENV = {"DAGSTER_PG_PASSWORD": PG_PASSWORD}
+# The Secrets a pod's env may reference, as the deployment creates them.
+POD_SECRETS = {"ml-platform-secrets": {}, "dagster-postgresql-secret": {"postgresql-password": PG_PASSWORD}}
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +65,34 @@ def k8s_instance_home(tmp_path, postgres, stand_in_api, monkeypatch):
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config_for_test(postgres, db_name, kubeconfig)))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def code_location() -> str:
+    """The `k8s_location` Definitions the workspace loads; a test module overrides it for `step_pod_defs`."""
+    return "defs"
+
+
+@pytest.fixture
+def deployment(k8s_instance_home, tmp_path, monkeypatch, code_location):
+    """The instance, a loaded workspace, and the code location's env pointing at landed, ingested batches."""
+    platform_env = {
+        "ML_PLATFORM_DATASET": str(write_spec(tmp_path / "spec.yaml", source={"batches": 2, "rows_per_batch": 400})),
+        "ML_PLATFORM_DATA_DIR": str(tmp_path / "data"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "mlflow-artifacts"),
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "ML_PLATFORM_INFERENCE_LOG_DIR": str(tmp_path / "data" / "inference_log"),
+        "ML_PLATFORM_LABELS_DIR": str(tmp_path / "data" / "labels"),
+        "ML_PLATFORM_ALERT_WEBHOOK": "",
+    }
+    for name, value in platform_env.items():
+        monkeypatch.setenv(name, value)
+    local = build_defs(platform_resources(**{arg: platform_env[name] for arg, name in ENV.items()}))
+    with dg.DagsterInstance.get() as instance:
+        keys = [f.name for f in land_default_batches(local.resources["dataset"].load(), local.resources["storage"])]
+        instance.add_dynamic_partitions("batches", keys)
+        for key in keys:
+            assert local.resolve_job_def("ingest_batch").execute_in_process(instance=instance, partition_key=key).success
+        with launch_paths.workspace(instance, code_location) as context:
+            yield instance, context, platform_env, keys

@@ -35,11 +35,12 @@ mutation($backfillParams: LaunchBackfillParams!) {
 }"""
 
 
-def workspace(instance: dg.DagsterInstance) -> WorkspaceProcessContext:
+def workspace(instance: dg.DagsterInstance, attribute: str = "defs") -> WorkspaceProcessContext:
+    """The `k8s_location` code location; `attribute` picks its Definitions (`defs` or `step_pod_defs`)."""
     origin = InProcessCodeLocationOrigin(
         loadable_target_origin=LoadableTargetOrigin(
             executable_path=sys.executable, module_name="ml_platform_tests.deploy.k8s_location",
-            attribute="defs", working_directory=str(PROJECT_DIR)),
+            attribute=attribute, working_directory=str(PROJECT_DIR)),
         location_name=LOCATION)
     return WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
 

@@ -2,6 +2,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.partitions import batches
+from ml_platform.k8s import DRIFT_OP_TAGS
 from ml_platform.lib.drift import detect_drift, evidently_html
 from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
 from ml_platform.lib.plots import drift_effects_png, markdown_image
@@ -62,6 +63,7 @@ def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFr
     owners=["team:ml-platform"],
     code_version="1",
     check_specs=[NO_DRIFT],
+    op_tags=DRIFT_OP_TAGS,
 )
 def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame, reference_profile: dict,
                  dataset: DatasetResource, storage: PlatformStorage):
