@@ -41,3 +41,19 @@ def test_workspace_loads_with_the_dagster_cli(tmp_path):
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_environment_chooses_the_executor_and_the_sensors(monkeypatch):
+    """The switches deploy/README.md tells an operator to set in the user-code deployment's env."""
+    from dagster_k8s import k8s_job_executor
+
+    from ml_platform.definitions import defs
+
+    monkeypatch.setenv("ML_PLATFORM_EXECUTOR", "k8s")
+    monkeypatch.setenv("ML_PLATFORM_SENSORS", "off")
+    chosen = defs()
+    assert chosen.executor is k8s_job_executor and not chosen.sensors
+    monkeypatch.delenv("ML_PLATFORM_EXECUTOR")
+    monkeypatch.delenv("ML_PLATFORM_SENSORS")
+    default = defs()
+    assert default.executor is dg.multiprocess_executor and default.sensors
