@@ -20,7 +20,7 @@ export BENTOML_DO_NOT_TRACK := True
 export DAGSTER_DISABLE_TELEMETRY := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: run test ui mlflow-ui serve clean install browser state simulate-drift rollback bench-serving
+.PHONY: run test ui mlflow-ui serve clean install browser state simulate-drift rollback bench-serving soak
 
 install: $(STAMP)
 
@@ -68,6 +68,9 @@ rollback: state
 
 bench-serving: state
 	$(BIN)/python benchmarks/serving.py
+
+soak: state
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf .dagster_home .mlflow .bentoml data

@@ -6,25 +6,24 @@
 pipeline's own `predict_proba` on a DataFrame, the way the seed tutorial's FastAPI app serves, (c) `Echo` below: the same BentoML stack parsing the same JSON
 into the same request type and returning a constant, (d) the model's in-process batch predict. Every
 service gets the same single-record payloads from the same asyncio load generator (raw HTTP/1.1
-keep-alive, so the client spends as little of the shared CPU as Python allows), a bounded number of
-requests per concurrency level, one worker each.
+keep-alive, `benchmarks/loadgen.py`), a bounded number of requests per concurrency level, one worker each.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's packages
+
 import bentoml
+
+from benchmarks import loadgen
 
 from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
@@ -32,7 +31,7 @@ from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
 from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = loadgen.PROJECT_DIR
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
 CONCURRENCY = (1, 8, 32)
 _spec = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
@@ -74,100 +73,23 @@ for service in (Naive, Echo):  # the same stack as (a), with the same two BentoM
     memoize_json_schemas(service.apis["predict"])
 
 
-def payloads(count: int = 64) -> list[bytes]:
-    from ml_platform.lib.generator import customer_segmentation
-
-    frame = customer_segmentation(count, seed=11)[_spec.feature_names]
-    return [json.dumps(row).encode() for row in json.loads(frame.to_json(orient="records"))]
-
-
-async def _client(port: int, bodies: list[bytes], count: int, latencies: list[float], errors: list[str]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for i in range(count):
-            body = bodies[i % len(bodies)]
-            request = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            started = time.perf_counter()
-            writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            await asyncio.wait_for(reader.readexactly(length), 30)
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith(b"HTTP/1.1 200"):
-                errors.append(head.split(b"\r\n", 1)[0].decode())
-    finally:
-        writer.close()
-
-
-def load(port: int, bodies: list[bytes], concurrency: int, requests: int) -> dict:
-    latencies: list[float] = []
-    errors: list[str] = []
-    started = time.perf_counter()
-
-    async def run() -> None:
-        await asyncio.gather(*(_client(port, bodies, requests // concurrency, latencies, errors)
-                               for _ in range(concurrency)))
-
-    asyncio.run(run())
-    return _summary(latencies, time.perf_counter() - started, len(errors))
-
-
-def _summary(latencies: list[float], elapsed: float, errors: int) -> dict:
-    latencies = sorted(latencies)
-    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1000,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "errors": errors}
-
-
-def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=PROJECT_DIR, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import httpx
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise TimeoutError(f"{target} did not become ready")
-
-
-def worker_rss_mb(process: subprocess.Popen) -> float:
-    import psutil
-
-    tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-    return max(p.memory_info().rss for p in tree) / 2**20
-
-
 def bare_model(bodies: list[bytes], concurrency: int, requests: int) -> dict:
     """The model alone: the same records, `concurrency` per predict call, no HTTP."""
     served = from_store(bentoml.models.get(MODEL_TAG))
     rows = [json.loads(b) for b in bodies]
-    latencies, started = [], time.perf_counter()
+    answers, started = [], time.perf_counter()
     for i in range(requests // concurrency):
         t = time.perf_counter()
         served.predict([rows[(i * concurrency + j) % len(rows)] for j in range(concurrency)])
-        latencies += [time.perf_counter() - t] * concurrency
-    import psutil
-
-    return {**_summary(latencies, time.perf_counter() - started, 0),
-            "rss": psutil.Process().memory_info().rss / 2**20}
+        answers += [loadgen.Answer(200, "", time.perf_counter() - t)] * concurrency
+    return {**loadgen.summary(answers, time.perf_counter() - started), "rss": loadgen.tree_rss_mb(os.getpid())[1]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per concurrency level")
     args = parser.parse_args()
-    bodies = payloads()
+    bodies = loadgen.payloads(_spec.feature_names)
     log_dir = tempfile.mkdtemp(prefix="bench-inference-log-")
     env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_INFERENCE_LOG_DIR": log_dir,
            "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(PROJECT_DIR)}
@@ -175,14 +97,13 @@ def main() -> None:
     results: dict[str, dict[int, dict]] = {}
     for name, target in [("a", "serving.service:Classifier"), ("b", "benchmarks.serving:Naive"),
                          ("c", "benchmarks.serving:Echo")]:
-        process, port = serve(target, env)
+        process, port = loadgen.serve(target, env)
         try:
-            load(port, bodies, 8, 200)  # warm-up, also trains BentoML's batching optimizer
-            results[name] = {c: {**load(port, bodies, c, args.requests if c > 1 else args.requests // 4),
-                                 "rss": worker_rss_mb(process)} for c in CONCURRENCY}
+            loadgen.load(port, bodies, 8, 200)  # warm-up, also trains BentoML's batching optimizer
+            results[name] = {c: {**loadgen.load(port, bodies, c, args.requests if c > 1 else args.requests // 4),
+                                 "rss": loadgen.tree_rss_mb(process.pid)[1]} for c in CONCURRENCY}
         finally:
-            os.killpg(process.pid, signal.SIGINT)
-            process.wait(30)
+            loadgen.stop(process)
     results["d"] = {c: bare_model(bodies, c, args.requests) for c in CONCURRENCY}
     print(table(results))
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 from typing import Any
 
 
@@ -25,6 +26,16 @@ def bind_api_methods(instance: Any, apis: dict[str, Any]) -> None:
     """Call from the service's `__init__`: an instance attribute wins over the class's descriptor."""
     for name, method in apis.items():
         setattr(instance, name, method.__get__(instance, type(instance)))
+
+
+def freeze_startup_heap() -> None:
+    """Move everything loaded so far (libraries, the model) out of the garbage collector's sight.
+
+    A worker holds a few hundred MB of long-lived objects; every full collection walks them all and
+    stalls the event loop for tens of milliseconds, which shows up as the p99. They never become
+    garbage, so `gc.freeze` leaves them out of every later collection."""
+    gc.collect()
+    gc.freeze()
 
 
 def _memoized(compute: Any) -> Any:

@@ -37,7 +37,8 @@ class ServingMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
         CURRENT_REQUEST_ID.set(request_id)
-        response = _Response(send, lambda message: self._version_headers(request_id, message))
+        served_by = self.state.served_by[request_id] = []  # the batch function adds the model that answered
+        response = _Response(send, lambda message: self._version_headers(request_id, served_by, message))
         try:
             refusal = self._refusal(scope, headers)
             if refusal is None and scope["method"] == "POST":
@@ -94,8 +95,8 @@ class ServingMiddleware:
                                           [{"field": "", "msg": str(exc)[:200], "type": "json_invalid"}]))
         return body, None
 
-    def _version_headers(self, request_id: str, message: dict) -> list[tuple[bytes, bytes]]:
-        served = self.state.served_by.get(request_id) or self.state.champion
+    def _version_headers(self, request_id: str, served_by: list, message: dict) -> list[tuple[bytes, bytes]]:
+        served = served_by[-1] if served_by else self.state.champion
         extra = [(b"x-request-id", request_id.encode()), (b"x-code-version", self.state.settings.code_version.encode())]
         if served is not None:
             extra += [(b"x-model-version", served.version.encode()), (b"x-data-version", served.data_version.encode())]

@@ -16,7 +16,7 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import MAX_RECORDS, Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
+from serving.bentoml_hot_path import bind_api_methods, freeze_startup_heap, memoize_json_schemas
 from serving.middleware import ServingMiddleware
 from serving.settings import Settings
 from serving.state import ServingState
@@ -44,6 +44,7 @@ class Classifier:
         bind_api_methods(self, Classifier.apis)
         stored = self.model_ref  # resolved to the stored model by the descriptor
         STATE.start(lambda: from_store(stored), stored.info.labels.get("mlflow_version", ""), SPEC)
+        freeze_startup_heap()
 
     @bentoml.api(batchable=True, max_batch_size=MAX_RECORDS, max_latency_ms=MAX_LATENCY_MS)
     def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]

@@ -36,7 +36,7 @@ class Settings:
             tracking_uri=env("MLFLOW_TRACKING_URI") or None,
             reload_seconds=float(env("ML_PLATFORM_RELOAD_SECONDS", "5")),
             shadow_alias=env("ML_PLATFORM_SHADOW_ALIAS") or None,
-            api_token=env("ML_PLATFORM_API_TOKEN") or None,
+            api_token=env("ML_PLATFORM_API_TOKEN") or _read_secret(env("ML_PLATFORM_API_TOKEN_FILE")),
             log_dir=Path(env("ML_PLATFORM_INFERENCE_LOG_DIR") or data_dir / "inference_log"),
             log_max_bytes=int(env("ML_PLATFORM_INFERENCE_LOG_MAX_BYTES", str(64 * 1024 * 1024))),
             log_max_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS", "300")),
@@ -53,3 +53,13 @@ def source_digest() -> str:
     for path in sorted([*SOURCE_ROOT.glob("serving/*.py"), *SOURCE_ROOT.glob("ml_platform/lib/*.py")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _read_secret(path: str | None) -> str | None:
+    """A token mounted as a file (a Kubernetes Secret volume), so it never sits in the environment."""
+    if not path:
+        return None
+    token = Path(path).read_text().strip()
+    if not token:
+        raise ValueError(f"{path} is empty: refusing to serve without the token it should hold")
+    return token

@@ -32,7 +32,7 @@ class ServingState:
         self.settings = settings
         self.champion: ServedModel | None = None
         self.shadow: ServedModel | None = None
-        self.served_by: dict[str, ServedModel] = {}
+        self.served_by: dict[str, list[ServedModel]] = {}
         self.follower: AliasFollower | None = None
         self.writer: InferenceLogWriter | None = None
         self.refused: dict[str, dict[str, str]] = {}
@@ -110,8 +110,9 @@ class ServingState:
         rows = [record.model_dump() for record in records]
         request_ids = [record.request_id for record in records]
         answers = champion.predict(rows)
-        for request_id in set(request_ids):
-            self.served_by[request_id] = champion
+        for request_id in set(request_ids):  # only requests still open: a late batch must not leave entries
+            if (served_by := self.served_by.get(request_id)) is not None:
+                served_by.append(champion)
         m = self.metrics
         m.batch_records.labels(champion.version).observe(len(rows))
         m.batch_requests.labels(champion.version).observe(len(set(request_ids)))

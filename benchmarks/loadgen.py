@@ -1,0 +1,166 @@
+"""The load generator shared by the serving benchmark, the soak and the load test.
+
+Raw HTTP/1.1 keep-alive over asyncio, so the client spends as little of the shared CPU as Python allows.
+Each request is one single-record `/predict` body; each answer keeps its status, its `X-Request-ID` and
+its latency, so a caller can match answers to the inference log. Every request has a timeout, and a
+whole run a deadline: a broken service costs bounded time, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Answer:
+    status: int  # 0: no HTTP answer (timeout, refused, reset, deadline passed before sending)
+    request_id: str
+    latency: float
+    body: bytes = b""
+
+
+def payloads(feature_names: list[str], count: int = 64, seed: int = 11) -> list[bytes]:
+    """Single-record bodies in the service's request format, from the dataset's own generator."""
+    from ml_platform.lib.generator import customer_segmentation
+
+    frame = customer_segmentation(count, seed=seed)[feature_names]
+    return [json.dumps(row).encode() for row in json.loads(frame.to_json(orient="records"))]
+
+
+async def _exchange(reader, writer, body: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    writer.write(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
+    if "content-length" in headers:
+        payload = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout)
+    else:  # chunked
+        chunks = []
+        while size := int((await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)).strip(), 16):
+            chunks.append(await asyncio.wait_for(reader.readexactly(size + 2), timeout))
+        await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)
+        payload = b"".join(c[:-2] for c in chunks)
+    return int(status_line.split()[1]), headers, payload
+
+
+async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, rate: float | None,
+               timeout: float, deadline: float, keep_bodies: bool) -> list[Answer]:
+    answers: list[Answer] = []
+    next_index = iter(range(requests))
+    started = time.monotonic()
+
+    async def client() -> None:
+        connection = None
+        for i in next_index:
+            if rate:  # a fixed schedule: request i is due at i / rate seconds
+                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            if time.monotonic() > deadline:
+                answers.append(Answer(0, "", 0.0, b"deadline passed"))
+                continue
+            sent = time.perf_counter()
+            try:
+                connection = connection or await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+                status, headers, payload = await _exchange(*connection, bodies[i % len(bodies)], timeout)
+                answers.append(Answer(status, headers.get("x-request-id", ""), time.perf_counter() - sent,
+                                      payload if keep_bodies or status != 200 else b""))
+                if headers.get("connection", "").lower() == "close":
+                    connection = _close(connection)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                answers.append(Answer(0, "", time.perf_counter() - sent, repr(exc).encode()))
+                connection = _close(connection)
+        _close(connection)
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return answers
+
+
+def _close(connection) -> None:
+    if connection is not None:
+        connection[1].close()
+
+
+def run(port: int, bodies: list[bytes], requests: int, concurrency: int, rate: float | None = None,
+        timeout: float = 15.0, max_seconds: float = 600.0, keep_bodies: bool = False) -> tuple[list[Answer], float]:
+    """`requests` requests from `concurrency` connections, as fast as answered or at a fixed `rate`/s;
+    returns the answers and the elapsed seconds."""
+    started = time.perf_counter()
+    answers = asyncio.run(_run(port, bodies, requests, concurrency, rate, timeout,
+                               time.monotonic() + max_seconds, keep_bodies))
+    return answers, time.perf_counter() - started
+
+
+def summary(answers: list[Answer], elapsed: float) -> dict:
+    latencies = sorted(a.latency for a in answers if a.status)
+
+    def at(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000 if latencies else float("nan")
+
+    return {"rps": len(latencies) / elapsed, "p50": at(0.5), "p99": at(0.99),
+            "errors": sum(a.status != 200 for a in answers)}
+
+
+def load(port: int, bodies: list[bytes], concurrency: int, requests: int) -> dict:
+    """The serving benchmark's call: `requests` split over `concurrency` clients, summarized."""
+    return summary(*run(port, bodies, requests // concurrency * concurrency, concurrency))
+
+
+def serve(target: str, env: dict[str, str], output: Path | None = None,
+          timeout: float = 120) -> tuple[subprocess.Popen, int]:
+    """`bentoml serve target` on a free loopback port, in its own process group; returns once /readyz is 200."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    sink = output.open("w") if output else subprocess.DEVNULL
+    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", HOST, "--port", str(port)],
+                               cwd=PROJECT_DIR, env=env, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
+                return process, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop(process)
+    raise TimeoutError(f"{target} did not become ready (exit code {process.returncode})")
+
+
+def stop(process: subprocess.Popen, timeout: float = 60) -> int:
+    """SIGINT to the process group, as Ctrl-C gives it: BentoML's clean shutdown. SIGKILL if it hangs."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    return process.returncode
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """(sum, largest) resident memory of a process and all its descendants, in MiB."""
+    import psutil
+
+    root = psutil.Process(pid)
+    sizes = []
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            sizes.append(process.memory_info().rss / 2**20)
+        except psutil.NoSuchProcess:
+            pass
+    return sum(sizes), max(sizes)
