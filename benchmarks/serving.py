@@ -29,7 +29,7 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
+from serving.bentoml_hot_path import bind_api_methods, freeze_startup_heap, memoize_json_schemas
 
 PROJECT_DIR = loadgen.PROJECT_DIR
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
@@ -45,6 +45,7 @@ class Naive:
     def __init__(self) -> None:
         self.served = from_store(self.model_ref)
         bind_api_methods(self, Naive.apis)
+        freeze_startup_heap()
 
     @bentoml.api
     def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
@@ -63,13 +64,14 @@ class Naive:
 class Echo:
     def __init__(self) -> None:
         bind_api_methods(self, Echo.apis)
+        freeze_startup_heap()
 
     @bentoml.api
     async def predict(self, records: Records, /) -> list[dict]:  # type: ignore[valid-type]
         return [{"label": "constant"}]
 
 
-for service in (Naive, Echo):  # the same stack as (a), with the same two BentoML fixes
+for service in (Naive, Echo):  # the same stack as (a), with the same BentoML fixes
     memoize_json_schemas(service.apis["predict"])
 
 
