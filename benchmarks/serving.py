@@ -29,7 +29,7 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, freeze_startup_heap, memoize_json_schemas
+from serving.bentoml_hot_path import bind_api_methods, freeze_heap, memoize_json_schemas
 
 PROJECT_DIR = loadgen.PROJECT_DIR
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
@@ -45,7 +45,7 @@ class Naive:
     def __init__(self) -> None:
         self.served = from_store(self.model_ref)
         bind_api_methods(self, Naive.apis)
-        freeze_startup_heap()
+        freeze_heap()
 
     @bentoml.api
     def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
@@ -64,7 +64,7 @@ class Naive:
 class Echo:
     def __init__(self) -> None:
         bind_api_methods(self, Echo.apis)
-        freeze_startup_heap()
+        freeze_heap()
 
     @bentoml.api
     async def predict(self, records: Records, /) -> list[dict]:  # type: ignore[valid-type]

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from ml_platform.lib.compiled_pipeline import compile_pipeline, probe_rows
+from ml_platform.lib.compiled_pipeline import CompiledPipeline, compile_pipeline, probe_rows
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.modeling import build_pipeline
 from ml_platform.lib.served_model import ServedModel
@@ -44,13 +45,6 @@ def test_compiled_form_reproduces_the_pipeline_on_rows_it_was_not_checked_on(est
     np.testing.assert_allclose(compiled.predict_proba(rows), expected, rtol=0, atol=1e-12)
 
 
-def test_a_pipeline_of_another_shape_is_served_as_it_is():
-    pipeline = fitted("logistic_regression", {})
-    reshaped = Pipeline([("log", FunctionTransformer(lambda x: x)), *pipeline.steps])
-    assert compile_pipeline(reshaped, probe_rows(SPEC)) is None
-    assert compile_pipeline(object(), probe_rows(SPEC)) is None
-
-
 class DoublingScaler(StandardScaler):
     """Looks like the scaler the compiled form reads, but transforms differently."""
 
@@ -58,13 +52,31 @@ class DoublingScaler(StandardScaler):
         return 2 * super().transform(X, copy=copy)
 
 
-def test_a_compiled_form_that_would_answer_differently_is_refused():
+def replaced_step(pipeline: Pipeline, transformer: str, step: str, replacement) -> Pipeline:
+    steps = pipeline.named_steps["features"].named_transformers_[transformer].steps
+    index = [name for name, _ in steps].index(step)
+    replacement.__dict__.update({k: v for k, v in steps[index][1].__dict__.items() if k.endswith("_")})
+    steps[index] = (step, replacement)
+    return pipeline
+
+
+def test_a_pipeline_of_another_shape_is_served_as_it_is():
+    fit = lambda: fitted("logistic_regression", {})  # noqa: E731
+    assert compile_pipeline(Pipeline([("log", FunctionTransformer(lambda x: x)), *fit().steps]), probe_rows(SPEC)) is None
+    assert compile_pipeline(object(), probe_rows(SPEC)) is None
+    assert compile_pipeline(replaced_step(fit(), "numeric", "scale", DoublingScaler()), probe_rows(SPEC)) is None
+    sentinel = replaced_step(fit(), "numeric", "impute", SimpleImputer(missing_values=-1, strategy="median"))
+    assert compile_pipeline(sentinel, probe_rows(SPEC)) is None
+    rare_grouped = replaced_step(fit(), "categorical", "encode", OneHotEncoder(handle_unknown="ignore",
+                                                                               min_frequency=5))
+    assert compile_pipeline(rare_grouped, probe_rows(SPEC)) is None
+
+
+def test_a_compiled_form_that_would_answer_differently_is_refused(monkeypatch):
     pipeline = fitted("logistic_regression", {})
-    numeric = pipeline.named_steps["features"].named_transformers_["numeric"]
-    fitted_scaler = numeric.named_steps["scale"]
-    doubling = DoublingScaler()
-    doubling.__dict__.update(fitted_scaler.__dict__)
-    numeric.steps[-1] = ("scale", doubling)
+    assert compile_pipeline(pipeline, probe_rows(SPEC)) is not None
+    transform = CompiledPipeline.transform
+    monkeypatch.setattr(CompiledPipeline, "transform", lambda self, rows: transform(self, rows) + 1e-3)
     assert compile_pipeline(pipeline, probe_rows(SPEC)) is None
 
 

@@ -119,6 +119,7 @@ def test_the_service_reads_its_api_token_only_from_the_environment_or_a_mounted_
     assert [n for n, text in sources.items() if re.search(r"\bapi_token\s*=", text)] == ["serving/settings.py"]
     assert "envs" not in yaml.safe_load(sources["serving/bentofile.yaml"]), "a Bento must not bake environment"
     monkeypatch.delenv("ML_PLATFORM_API_TOKEN", raising=False)
+    monkeypatch.delenv("ML_PLATFORM_API_TOKEN_FILE", raising=False)
     assert Settings.from_env().api_token is None, "no token unless one is set: no default token"
     monkeypatch.setenv("ML_PLATFORM_API_TOKEN", "from-the-environment")
     assert Settings.from_env().api_token == "from-the-environment"

@@ -1,4 +1,4 @@
-"""Two per-request costs of BentoML 1.4 that a service can avoid, found with py-spy under 32 clients.
+"""Per-request costs of BentoML 1.4 that a service can avoid, found with py-spy under 32 clients.
 
 - The JSON schema of a root input or output type (a record-or-list, a list of predictions) is rebuilt
   with a new pydantic `TypeAdapter` on every call of `model_json_schema`, and BentoML calls it twice
@@ -28,12 +28,14 @@ def bind_api_methods(instance: Any, apis: dict[str, Any]) -> None:
         setattr(instance, name, method.__get__(instance, type(instance)))
 
 
-def freeze_startup_heap() -> None:
-    """Move everything loaded so far (libraries, the model) out of the garbage collector's sight.
+def freeze_heap() -> None:
+    """Move everything alive now (libraries, the model) out of the garbage collector's sight.
 
     A worker holds a few hundred MB of long-lived objects; every full collection walks them all and
     stalls the event loop for tens of milliseconds, which shows up as the p99. They never become
-    garbage, so `gc.freeze` leaves them out of every later collection."""
+    garbage, so `gc.freeze` leaves them out of later collections. Unfreezing first lets a model that
+    was just replaced be collected."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 

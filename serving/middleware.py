@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from ml_platform.lib.request_schema import CURRENT_REQUEST_ID
+from ml_platform.lib.request_schema import CURRENT_REQUEST_ID, CURRENT_SERVED_BY
 from serving.errors import invalid_input, json_error
 
 OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
@@ -37,7 +37,8 @@ class ServingMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
         CURRENT_REQUEST_ID.set(request_id)
-        served_by = self.state.served_by[request_id] = []  # the batch function adds the model that answered
+        served_by: list = []  # the batch function adds the model that answered, through each record
+        CURRENT_SERVED_BY.set(served_by)
         response = _Response(send, lambda message: self._version_headers(request_id, served_by, message))
         try:
             refusal = self._refusal(scope, headers)
@@ -54,7 +55,6 @@ class ServingMiddleware:
             else:
                 await self.app(scope, receive, response.send)
         finally:
-            self.state.served_by.pop(request_id, None)
             self._count(scope["path"], response.status, started)
 
     def _refusal(self, scope: dict, headers: dict[bytes, bytes]) -> tuple[int, bytes] | None:
@@ -64,7 +64,7 @@ class ServingMiddleware:
                 return 401, _error("missing or wrong bearer token")
         if scope["method"] != "POST":
             return None
-        if self.state.champion is None:
+        if self.state.champion is None and scope["path"] == "/predict":
             return 503, _error("no model loaded yet: see /readyz")
         length = headers.get(b"content-length", b"0")
         if not length.isdigit():
@@ -106,7 +106,7 @@ class ServingMiddleware:
 
     def _count(self, path: str, code: int, started: float) -> None:
         metrics = self.state.metrics
-        if code >= 400:
+        if code >= 400 and path not in OPEN_PATHS:  # a probe's 503 is not a refused request
             no_model = code == 503 and self.state.champion is None
             metrics.rejected.labels(reason="no_model" if no_model else REASONS.get(code, f"http_{code}")).inc()
         if path in ("/predict", "/model"):

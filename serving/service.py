@@ -14,9 +14,9 @@ from threadpoolctl import threadpool_limits
 
 from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import MAX_RECORDS, Prediction, record_model, records_type
-from ml_platform.lib.served_model import from_store
+from ml_platform.lib.served_model import from_store, stored_version
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, freeze_startup_heap, memoize_json_schemas
+from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
 from serving.middleware import ServingMiddleware
 from serving.settings import Settings
 from serving.state import ServingState
@@ -43,16 +43,12 @@ class Classifier:
         threadpool_limits(1)  # BLAS in one thread: the dispatcher already runs one batch at a time
         bind_api_methods(self, Classifier.apis)
         stored = self.model_ref  # resolved to the stored model by the descriptor
-        STATE.start(lambda: from_store(stored), stored.info.labels.get("mlflow_version", ""), SPEC)
-        freeze_startup_heap()
+        STATE.start(lambda: from_store(stored), stored_version(stored), SPEC)
 
     @bentoml.api(batchable=True, max_batch_size=MAX_RECORDS, max_latency_ms=MAX_LATENCY_MS)
     def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
         """Predict one record or a list: class, class probabilities, versions and the request id."""
         return STATE.predict(records)
-
-    def __is_ready__(self) -> bool:
-        return STATE.champion is not None
 
     @bentoml.on_shutdown
     def flush_inference_log(self) -> None:

@@ -17,11 +17,12 @@ from bentoml.exceptions import ServiceUnavailable
 
 from ml_platform.lib.alias_follower import AliasFollower
 from ml_platform.lib.inference_log_writer import InferenceLogWriter
-from ml_platform.lib.model_store import ModelIntegrityError
 from ml_platform.lib.request_schema import Prediction
 from ml_platform.lib.served_model import ServedModel
 from ml_platform.lib.spec import DatasetSpec
+from serving.bentoml_hot_path import freeze_heap
 from serving.metrics import Metrics, metrics
+from serving.refusals import AliasRemoved, IncompatibleModel, Refusals
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,10 +33,9 @@ class ServingState:
         self.settings = settings
         self.champion: ServedModel | None = None
         self.shadow: ServedModel | None = None
-        self.served_by: dict[str, list[ServedModel]] = {}
         self.follower: AliasFollower | None = None
         self.writer: InferenceLogWriter | None = None
-        self.refused: dict[str, dict[str, str]] = {}
+        self.refusals = Refusals(lambda: self.metrics.refused)
 
     @property
     def metrics(self) -> Metrics:
@@ -54,11 +54,12 @@ class ServingState:
         except Exception as exc:
             logger.error(f"refusing the model built into the Bento (v{baked_version}): {exc}")
             self._reload_failed("champion", baked_version, exc)
+        freeze_heap()
         if settings.tracking_uri:
             roles = {"champion": "champion", **({"shadow": settings.shadow_alias} if settings.shadow_alias else {})}
             self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,
                                           on_load=self.swap, on_failure=self._reload_failed,
-                                          interval_seconds=settings.reload_seconds)
+                                          on_settled=self.refusals.clear, interval_seconds=settings.reload_seconds)
             if self.champion is not None:
                 self.follower.versions["champion"] = self.champion.version
             try:
@@ -68,13 +69,16 @@ class ServingState:
             self.follower.start()
 
     def swap(self, role: str, served: ServedModel | None) -> None:
-        """Serve `served` in `role`; a model whose features differ from the request schema is refused."""
+        """Serve `served` in `role`; a model whose features differ from the request schema is refused.
+
+        After a champion swap the heap is frozen again: the old model becomes collectable and the new
+        one leaves the collector's sight (a full collection takes a moment, once, on the follower thread)."""
         current = self.champion if role == "champion" else self.shadow
         reference = current or self.champion
         if served is not None and reference is not None and served.spec.features != reference.spec.features:
-            raise ValueError(f"v{served.version} expects other features than the running service; redeploy it")
+            raise IncompatibleModel(f"v{served.version} expects other features than the running service; redeploy it")
         if role == "champion" and served is None:
-            raise LookupError("the champion alias is gone; keeping the current champion")
+            raise AliasRemoved("the champion alias is gone; keeping the current champion")
         info = self.metrics.model_info
         if current is not None:
             info.labels(role, current.version, current.data_version, self.settings.code_version).set(0)
@@ -82,25 +86,19 @@ class ServingState:
             info.labels(role, served.version, served.data_version, self.settings.code_version).set(1)
         setattr(self, role, served)
         self.metrics.reloads.labels(role=role, outcome="loaded").inc()
-        self._clear_refusal(role)
+        self.refusals.clear(role)
+        if current is not None:
+            freeze_heap()
 
     def _reload_failed(self, role: str, version: str, exc: Exception) -> None:
         """Keep what is served and say, in /readyz and the metrics, which version was refused and why."""
-        self._clear_refusal(role)
-        reason = refusal_reason(exc)
-        self.refused[role] = {"role": role, "model_version": version, "reason": reason, "detail": str(exc)[:300]}
         self.metrics.reloads.labels(role=role, outcome="failed").inc()
-        self.metrics.refused.labels(role=role, model_version=version, reason=reason).set(1)
-
-    def _clear_refusal(self, role: str) -> None:
-        if (refusal := self.refused.pop(role, None)) is not None:
-            self.metrics.refused.labels(role=role, model_version=refusal["model_version"],
-                                        reason=refusal["reason"]).set(0)
+        self.refusals.refuse(role, version, exc)
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
         """Ready only with a champion loaded; either way the body names what was refused."""
         champion = self.champion.version if self.champion else None
-        body = {"ready": champion is not None, "champion": champion, "refused": list(self.refused.values())}
+        body = {"ready": champion is not None, "champion": champion, "refused": self.refusals.listed()}
         return (200 if champion else 503), body
 
     def predict(self, records: list[Any]) -> list[Prediction]:
@@ -110,9 +108,8 @@ class ServingState:
         rows = [record.model_dump() for record in records]
         request_ids = [record.request_id for record in records]
         answers = champion.predict(rows)
-        for request_id in set(request_ids):  # only requests still open: a late batch must not leave entries
-            if (served_by := self.served_by.get(request_id)) is not None:
-                served_by.append(champion)
+        for record in records:  # the middleware reads it for the response's version headers
+            record.served_by.append(champion)
         m = self.metrics
         m.batch_records.labels(champion.version).observe(len(rows))
         m.batch_requests.labels(champion.version).observe(len(set(request_ids)))
@@ -155,12 +152,3 @@ class ServingState:
         if self.writer is not None:
             self.writer.close()
 
-
-def refusal_reason(exc: Exception) -> str:
-    if isinstance(exc, ModelIntegrityError):
-        return "checksum_mismatch"
-    if isinstance(exc, LookupError):
-        return "not_in_store"
-    if isinstance(exc, ValueError):
-        return "incompatible"
-    return "load_error"

@@ -10,27 +10,39 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ml_platform.lib import model_store
 from ml_platform.lib.served_model import ServedModel, from_store, single_threaded
 from ml_platform.lib.spec import DatasetSpec
 
 logger = logging.getLogger(__name__)
+MAX_RETRY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Failure:
+    version: str | None
+    delay: float
+    retry_at: float
 
 
 class AliasFollower:
     def __init__(self, tracking_uri: str, spec: DatasetSpec, bentoml_home: str, roles: dict[str, str],
                  on_load: Callable[[str, ServedModel | None], None],
-                 on_failure: Callable[[str, str, Exception], None], interval_seconds: float = 5.0):
-        """`roles` maps a role ("champion", "shadow") to the alias it follows."""
+                 on_failure: Callable[[str, str, Exception], None], on_settled: Callable[[str], None] = lambda role: None,
+                 interval_seconds: float = 5.0):
+        """`roles` maps a role ("champion", "shadow") to the alias it follows. `on_failure` is told once
+        per refused version; `on_settled` when the alias names the served version again (a rollback)."""
         from ml_platform.lib.registry import Registry
 
         self.registry = Registry(tracking_uri, spec.name)
         self.spec, self.home, self.roles, self.interval = spec, bentoml_home, roles, interval_seconds
-        self.on_load, self.on_failure = on_load, on_failure
+        self.on_load, self.on_failure, self.on_settled = on_load, on_failure, on_settled
         self.versions: dict[str, str | None] = {}
-        self._reported: dict[str, str | None] = {}
+        self._failed: dict[str, _Failure] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alias-follower", daemon=True)
 
@@ -41,19 +53,30 @@ class AliasFollower:
         self._stop.set()
 
     def poll(self) -> None:
-        """Load whatever each alias names now, if that differs from what is loaded."""
+        """Load whatever each alias names now, if that differs from what is loaded.
+
+        A version that failed is retried with a doubling delay (up to a minute), so a repaired
+        artifact is picked up without a restart and a broken one does not cost a load every poll."""
         for role, alias in self.roles.items():
             version = self.alias_version(alias)
             if role in self.versions and version == self.versions[role]:
+                if self._failed.pop(role, None) is not None:
+                    self.on_settled(role)
+                continue
+            failed = self._failed.get(role)
+            retrying = failed is not None and failed.version == version
+            if retrying and time.monotonic() < failed.retry_at:
                 continue
             try:
                 self.on_load(role, None if version is None else self._load(role, version))
             except Exception as exc:
-                if self._reported.get(role) != version:
+                if not retrying:
                     logger.warning(f"{role}: cannot serve v{version} named by alias {alias!r}: {exc}")
-                    self.on_failure(role, str(version), exc)
-                self._reported[role] = version
+                    self.on_failure(role, version or "", exc)
+                delay = min(failed.delay * 2, MAX_RETRY_SECONDS) if retrying else self.interval
+                self._failed[role] = _Failure(version, delay, time.monotonic() + delay)
                 continue
+            self._failed.pop(role, None)
             logger.info(f"{role}: alias {alias!r} names v{version}; now serving it")
             self.versions[role] = version
 
@@ -72,7 +95,7 @@ class AliasFollower:
         if stored is not None:
             return from_store(stored)
         if role == "champion":
-            raise LookupError(f"v{version} is not in the BentoML store at {self.home} (yet)")
+            raise model_store.ModelNotInStore(f"v{version} is not in the BentoML store at {self.home} (yet)")
         tags = self.registry.version_tags(version)
         return ServedModel(single_threaded(self.registry.load_model(version)), version,
                            tags.get("data_version", ""), self.spec, source=f"models:/{self.spec.name}/{version}")

@@ -51,11 +51,11 @@ def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> Compile
     import pandas as pd
 
     try:
-        compiled = _read(pipeline)
+        compiled = _read_fitted_statistics(pipeline)
         columns = [*compiled.numeric, *compiled.categorical]
         expected = pipeline.predict_proba(pd.DataFrame(probe_rows, columns=columns))
         difference = float(np.max(np.abs(compiled.predict_proba(probe_rows) - expected)))
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # an optional speed-up: whatever goes wrong, the pipeline still serves
         logger.info(f"serving the pipeline as it is: {type(exc).__name__}: {exc}")
         return None
     if difference > TOLERANCE:
@@ -64,19 +64,33 @@ def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> Compile
     return compiled
 
 
-def _read(pipeline: Any) -> CompiledPipeline:
-    if list(pipeline.named_steps) != ["features", "classifier"]:
-        raise ValueError(f"unexpected pipeline steps {list(pipeline.named_steps)}")
+def _read_fitted_statistics(pipeline: Any) -> CompiledPipeline:
+    """Only the exact shape `build_pipeline` makes: exact classes, default options that change nothing."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if type(pipeline) is not Pipeline or list(pipeline.named_steps) != ["features", "classifier"]:
+        raise ValueError(f"unexpected pipeline {pipeline!r:.200}")
     features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
     transformers = {name: (steps, list(columns)) for name, steps, columns in features.transformers_}
-    if set(transformers) - {"numeric", "categorical", "remainder"} or transformers.get("remainder", ("drop",))[0] != "drop":
-        raise ValueError(f"unexpected transformers {sorted(transformers)}")
+    if type(features) is not ColumnTransformer or list(transformers) not in (
+            ["numeric", "categorical"], ["numeric", "categorical", "remainder"]) or \
+            transformers.get("remainder", ("drop",))[0] != "drop":
+        raise ValueError(f"unexpected transformers {list(transformers)}")
     numeric, numeric_columns = transformers["numeric"]
     categorical, categorical_columns = transformers["categorical"]
-    scaler, encoder = numeric.named_steps["scale"], categorical.named_steps["encode"]
-    if list(numeric.named_steps) != ["impute", "scale"] or list(categorical.named_steps) != ["impute", "encode"]:
+    shapes = [(numeric, SimpleImputer, StandardScaler), (categorical, SimpleImputer, OneHotEncoder)]
+    if any(type(steps) is not Pipeline or [type(step) for _, step in steps.steps] != [impute, transform]
+           for steps, impute, transform in shapes):
         raise ValueError("unexpected steps in the feature pipelines")
-    if encoder.drop is not None or encoder.handle_unknown != "ignore" or not scaler.with_mean or not scaler.with_std:
+    scaler, encoder = numeric.steps[1][1], categorical.steps[1][1]
+    imputers = [numeric.steps[0][1], categorical.steps[0][1]]
+    if any(i.add_indicator or not _is_nan(i.missing_values) for i in imputers):
+        raise ValueError("an imputer that changes non-null values")
+    if (encoder.drop is not None or encoder.handle_unknown != "ignore" or encoder.min_frequency is not None
+            or encoder.max_categories is not None or not scaler.with_mean or not scaler.with_std):
         raise ValueError("encoder or scaler options the compiled form does not reproduce")
     one_hot, offset = [], 0
     for categories in encoder.categories_:
@@ -86,19 +100,24 @@ def _read(pipeline: Any) -> CompiledPipeline:
                             classifier)
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
 def probe_rows(spec: Any) -> list[dict[str, Any]]:
-    """Every category of every column (and one it has never seen), numbers across their range and beyond."""
+    """Every category of every column (and one it has never seen), numbers from below to above their range."""
+    numeric = [feature for feature in spec.features if feature.type == "numeric"]
+    categorical = [feature for feature in spec.features if feature.type == "categorical"]
+    count = max([5, *(len(feature.categories) for feature in categorical)])
     rows = []
-    numeric = [f for f in spec.features if f.type == "numeric"]
-    categorical = [f for f in spec.features if f.type == "categorical"]
-    widest = max(len(f.categories) for f in categorical) if categorical else 1
-    for i in range(max(widest, 5)):
+    for i in range(count):
         row = {}
-        for f in numeric:
-            low, high = (f.min if f.min is not None else -10.0), (f.max if f.max is not None else 10.0)
-            row[f.name] = low + (high - low) * 1.2 * i / max(widest - 1, 4)
-        for f in categorical:
-            row[f.name] = f.categories[i % len(f.categories)]
+        for feature in numeric:
+            low = feature.min if feature.min is not None else -10.0
+            high = feature.max if feature.max is not None else 10.0
+            row[feature.name] = low - 0.1 * (high - low) + 1.2 * (high - low) * i / (count - 1)
+        for feature in categorical:
+            row[feature.name] = feature.categories[i % len(feature.categories)]
         rows.append(row)
-    rows.append({**rows[0], **{f.name: "never-seen" for f in categorical}})
+    rows.append({**rows[0], **{feature.name: "never-seen" for feature in categorical}})
     return rows

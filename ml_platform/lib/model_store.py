@@ -23,6 +23,10 @@ class ModelIntegrityError(RuntimeError):
     """The stored model's bytes do not match the checksum recorded at promotion."""
 
 
+class ModelNotInStore(LookupError):
+    """The registry names a version the BentoML store does not hold (yet)."""
+
+
 def _store(home: str):
     from bentoml._internal.models import ModelStore
 

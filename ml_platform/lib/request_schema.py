@@ -17,6 +17,8 @@ from ml_platform.lib.spec import CategoricalFeature, DatasetSpec
 
 MAX_RECORDS = 256
 CURRENT_REQUEST_ID: ContextVar[str] = ContextVar("ml_platform_request_id", default="")
+# The request's own list of the models that answered it, for its response headers (set per request).
+CURRENT_SERVED_BY: ContextVar[list | None] = ContextVar("ml_platform_served_by", default=None)
 
 
 class _RecordBase(BaseModel):
@@ -25,10 +27,15 @@ class _RecordBase(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     _request_id: str = PrivateAttr(default_factory=CURRENT_REQUEST_ID.get)
+    _served_by: list = PrivateAttr(default_factory=lambda: CURRENT_SERVED_BY.get() or [])
 
     @property
     def request_id(self) -> str:
         return self._request_id
+
+    @property
+    def served_by(self) -> list:
+        return self._served_by
 
 
 def record_model(spec: DatasetSpec) -> type[BaseModel]:

@@ -68,7 +68,12 @@ def from_store(stored: Any) -> ServedModel:
     metadata = stored.info.metadata
     model = model_store.load_verified(stored.path, metadata["sha256"])
     labels = stored.info.labels
-    return ServedModel(single_threaded(model), labels.get("mlflow_version", str(stored.tag.version)),
+    return ServedModel(single_threaded(model), stored_version(stored),
                        labels.get("data_version", ""),
                        DatasetSpec.model_validate(model_store.read_spec_json(stored.path)),
                        source=str(stored.tag), metrics=dict(metadata.get("metrics") or {}))
+
+
+def stored_version(stored: Any) -> str:
+    """The MLflow version a stored model was promoted as (its tag's version if it carries no label)."""
+    return stored.info.labels.get("mlflow_version", str(stored.tag.version))

@@ -45,8 +45,13 @@ class RestartLoad:
                     status = client.post(f"{self.url}/predict", json=RECORD, headers={"x-request-id": request_id}).status_code
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
-                    time.sleep(0.05)
+                    time.sleep(0.25)  # nobody listening yet: wait for the next service
                 self.outcomes[request_id] = status
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
 
     def answered(self) -> int:
         return sum(1 for status in list(self.outcomes.values()) if status == 200)
@@ -65,16 +70,17 @@ def test_no_answered_request_is_missing_from_the_log_after_a_restart_under_load(
         load = RestartLoad(first.url)
         for thread in load.threads:
             thread.start()
-        load.wait_for_answers(500)
-        os.kill(first.process.pid, signal.SIGTERM)
-        assert first.process.wait(60) == 0
-        answered_by_first = load.answered()
-    with serving(platform, **env) as second:
-        load.url = second.url
-        load.wait_for_answers(answered_by_first + 500)
-        load.stop.set()
-        for thread in load.threads:
-            thread.join(30)
+        try:
+            load.wait_for_answers(500)
+            os.kill(first.process.pid, signal.SIGTERM)
+            assert first.process.wait(60) == 0
+            answered_by_first = load.answered()
+            with serving(platform, **env) as second:
+                load.url = second.url
+                load.wait_for_answers(answered_by_first + 500)
+                load.finish()
+        finally:
+            load.finish()
     assert second.process.returncode == 0
 
     answered = {request_id for request_id, status in load.outcomes.items() if status == 200}
