@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from benchmarks.service_process import HOST
 
 
 @dataclass
@@ -115,52 +108,3 @@ def summary(answers: list[Answer], elapsed: float) -> dict:
 def load(port: int, bodies: list[bytes], concurrency: int, requests: int) -> dict:
     """The serving benchmark's call: `requests` split over `concurrency` clients, summarized."""
     return summary(*run(port, bodies, requests // concurrency * concurrency, concurrency))
-
-
-def serve(target: str, env: dict[str, str], output: Path | None = None,
-          timeout: float = 120) -> tuple[subprocess.Popen, int]:
-    """`bentoml serve target` on a free loopback port, in its own process group; returns once /readyz is 200."""
-    import httpx
-
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
-    sink = output.open("w") if output else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", HOST, "--port", str(port)],
-                               cwd=PROJECT_DIR, env=env, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
-                return process, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop(process)
-    raise TimeoutError(f"{target} did not become ready (exit code {process.returncode})")
-
-
-def stop(process: subprocess.Popen, timeout: float = 60) -> int:
-    """SIGINT to the process group, as Ctrl-C gives it: BentoML's clean shutdown. SIGKILL if it hangs."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-    return process.returncode
-
-
-def tree_rss_mb(pid: int) -> tuple[float, float]:
-    """(sum, largest) resident memory of a process and all its descendants, in MiB."""
-    import psutil
-
-    root = psutil.Process(pid)
-    sizes = []
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            sizes.append(process.memory_info().rss / 2**20)
-        except psutil.NoSuchProcess:
-            pass
-    return sum(sizes), max(sizes)

@@ -11,18 +11,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import dagster as dg
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's packages
 
-from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
-from ml_platform.quickstart import run_platform
-from ml_platform.simulate import land_drifted_batch
+import dagster as dg  # noqa: E402
+
+from benchmarks.service_process import free_port  # noqa: E402
+from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources  # noqa: E402
+from ml_platform.quickstart import run_platform  # noqa: E402
+from ml_platform.simulate import land_drifted_batch  # noqa: E402
 
 LOCATION = '''
 import os
@@ -38,12 +40,6 @@ def paths(root: Path) -> dict[str, str]:
     return {"spec_path": str(PROJECT_DIR / "datasets" / "customer_segmentation.yaml"), "data_dir": str(root / "data"),
             "tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
             "bentoml_home": str(root / "bentoml")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_champion(instance: dg.DagsterInstance, version: str, timeout: float) -> float | None:

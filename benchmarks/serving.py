@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import bentoml
 
-from benchmarks import loadgen
+from benchmarks import loadgen, service_process
 
 from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
@@ -31,7 +31,7 @@ from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
 from serving.bentoml_hot_path import bind_api_methods, freeze_heap, memoize_json_schemas
 
-PROJECT_DIR = loadgen.PROJECT_DIR
+PROJECT_DIR = service_process.PROJECT_DIR
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
 CONCURRENCY = (1, 8, 32)
 _spec = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
@@ -84,7 +84,7 @@ def bare_model(bodies: list[bytes], concurrency: int, requests: int) -> dict:
         t = time.perf_counter()
         served.predict([rows[(i * concurrency + j) % len(rows)] for j in range(concurrency)])
         answers += [loadgen.Answer(200, "", time.perf_counter() - t)] * concurrency
-    return {**loadgen.summary(answers, time.perf_counter() - started), "rss": loadgen.tree_rss_mb(os.getpid())[1]}
+    return {**loadgen.summary(answers, time.perf_counter() - started), "rss": service_process.tree_rss_mb(os.getpid())[1]}
 
 
 def main() -> None:
@@ -99,13 +99,13 @@ def main() -> None:
     results: dict[str, dict[int, dict]] = {}
     for name, target in [("a", "serving.service:Classifier"), ("b", "benchmarks.serving:Naive"),
                          ("c", "benchmarks.serving:Echo")]:
-        process, port = loadgen.serve(target, env)
+        process, port = service_process.serve(target, env)
         try:
             loadgen.load(port, bodies, 8, 200)  # warm-up, also trains BentoML's batching optimizer
             results[name] = {c: {**loadgen.load(port, bodies, c, args.requests if c > 1 else args.requests // 4),
-                                 "rss": loadgen.tree_rss_mb(process.pid)[1]} for c in CONCURRENCY}
+                                 "rss": service_process.tree_rss_mb(process.pid)[1]} for c in CONCURRENCY}
         finally:
-            loadgen.stop(process)
+            service_process.stop(process)
     results["d"] = {c: bare_model(bodies, c, args.requests) for c in CONCURRENCY}
     print(table(results))
 

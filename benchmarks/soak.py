@@ -25,7 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.loadgen import HOST, PROJECT_DIR, payloads, run, serve, stop, summary, tree_rss_mb  # noqa: E402
+from benchmarks.loadgen import payloads, run, summary  # noqa: E402
+from benchmarks.service_process import HOST, PROJECT_DIR, serve, stop, tree_rss_mb  # noqa: E402
 from ml_platform.lib.inference_log import OPEN_SUFFIX, closed_files, read_records  # noqa: E402
 
 

@@ -7,11 +7,7 @@ rollback makes v1 champion again, so tests start from champion v1 with v2 in the
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +17,7 @@ import dagster as dg
 import httpx
 import pytest
 
+from benchmarks import service_process
 from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
 from ml_platform.lib.rollback import rollback
 from ml_platform.quickstart import run_platform
@@ -57,27 +54,14 @@ class Service:
 
     def stop(self) -> int:
         """A clean shutdown, as `kill -INT` or Ctrl-C gives it; returns the exit code."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        return self.process.returncode
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return service_process.stop(self.process, timeout=30)
 
 
 @contextmanager
 def serving(platform: Platform, target: str = "serving.service:Classifier", wait_until_ready: bool = True,
             **env: str) -> Iterator[Service]:
     """`bentoml serve` on a free 127.0.0.1 port, following the platform's registry and store."""
-    port = free_port()
+    port = service_process.free_port()
     output = platform.root / f"service-{port}.log"
     environment = {**os.environ, "BENTOML_HOME": platform.bentoml_home, "BENTOML_DO_NOT_TRACK": "True",
                    "ML_PLATFORM_MODEL_TAG": "customer-segmentation:v1",
@@ -86,30 +70,13 @@ def serving(platform: Platform, target: str = "serving.service:Classifier", wait
                    "ML_PLATFORM_RELOAD_SECONDS": "0.5", **env}
     if target.startswith("serving."):  # from the checkout; a built Bento must bring its own code
         environment["PYTHONPATH"] = str(PROJECT_DIR)
-    with output.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
-                                    "--port", str(port)], cwd=PROJECT_DIR, env=environment, stdout=sink,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    service = Service(f"http://127.0.0.1:{port}", process, output)
+    service = Service(f"http://127.0.0.1:{port}", service_process.start(target, environment, port, output), output)
     try:
-        _wait_for(service, "/readyz" if wait_until_ready else "/livez")
+        service_process.wait_until_up(service.process, port, "/readyz" if wait_until_ready else "/livez",
+                                      output=output)
         yield service
     finally:
         service.stop()
-
-
-def _wait_for(service: Service, probe: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"service exited {service.process.returncode}:\n{service.output.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{service.url}{probe}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"service not ready in {timeout}s:\n{service.output.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
