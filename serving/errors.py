@@ -3,7 +3,8 @@
 BentoML answers a validation error with `detail` as a list of pydantic errors located under its
 internal wrapper (`root.record.age`), while its OpenAPI document says `detail` is a string. We keep
 the structured list under `errors`, with the location cut down to the caller's own terms
-(`age`, or `3.age` for the fourth record of a list), and put a sentence in `detail`.
+(`age`, or `3.age` for the fourth record of a list), and put a sentence in `detail`. Refusals made
+before the model (401, 413, 415, 503) carry one message (`error_body`).
 """
 
 from __future__ import annotations
@@ -37,3 +38,8 @@ def _caller_terms(error: dict[str, Any]) -> dict[str, Any]:
         if location and location[0] in wrapper:
             location.pop(0)
     return {"field": ".".join(location), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+
+
+def error_body(message: str) -> bytes:
+    """The body of a refusal made before the model: one message."""
+    return json.dumps({"error": message}).encode()

@@ -16,7 +16,8 @@ import uuid
 from typing import Any
 
 from ml_platform.lib.request_schema import CURRENT_REQUEST_ID, CURRENT_SERVED_BY
-from serving.errors import invalid_input, json_error
+from serving.asgi_io import Response, replay_body
+from serving.errors import error_body, json_error
 
 OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -39,12 +40,12 @@ class ServingMiddleware:
         CURRENT_REQUEST_ID.set(request_id)
         served_by: list = []  # the batch function adds the model that answered, through each record
         CURRENT_SERVED_BY.set(served_by)
-        response = _Response(send, lambda message: self._version_headers(request_id, served_by, message))
+        response = Response(send, lambda message: self._version_headers(request_id, served_by, message))
         try:
             refusal = self._refusal(scope, headers)
             if refusal is None and scope["method"] == "POST":
                 body, refusal = await self._read_json_body(receive)
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
             if refusal is not None:
                 await response.reply(*refusal)
             elif scope["method"] == "GET" and scope["path"] == "/model":
@@ -61,18 +62,18 @@ class ServingMiddleware:
         token = self.state.settings.api_token
         if token and scope["path"] not in OPEN_PATHS:
             if not hmac.compare_digest(headers.get(b"authorization", b""), f"Bearer {token}".encode()):
-                return 401, _error("missing or wrong bearer token")
+                return 401, error_body("missing or wrong bearer token")
         if scope["method"] != "POST":
             return None
         if self.state.champion is None and scope["path"] == "/predict":
-            return 503, _error("no model loaded yet: see /readyz")
+            return 503, error_body("no model loaded yet: see /readyz")
         length = headers.get(b"content-length", b"0")
         if not length.isdigit():
-            return 400, _error("Content-Length must be a number")
+            return 400, error_body("Content-Length must be a number")
         if int(length) > self.state.settings.max_body_bytes:
-            return 413, _error(f"request body over {self.state.settings.max_body_bytes} bytes")
+            return 413, error_body(f"request body over {self.state.settings.max_body_bytes} bytes")
         if headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower() != b"application/json":
-            return 415, _error("send application/json")
+            return 415, error_body("send application/json")
         return None
 
     async def _read_json_body(self, receive: Any) -> tuple[bytes, tuple[int, bytes] | None]:
@@ -84,7 +85,7 @@ class ServingMiddleware:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return b"", (413, _error(f"request body over {limit} bytes"))
+                return b"", (413, error_body(f"request body over {limit} bytes"))
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
@@ -113,51 +114,3 @@ class ServingMiddleware:
             version = self.state.champion.version if self.state.champion else ""
             metrics.latency.labels(endpoint=path, status=str(code), model_version=version).observe(
                 time.perf_counter() - started)
-
-
-class _Response:
-    """Sends the app's response with our headers; holds back a 400 to rewrite its body."""
-
-    def __init__(self, send: Any, extra_headers: Any):
-        self._send, self._extra_headers = send, extra_headers
-        self.status, self._held, self._chunks = 500, None, []
-
-    async def send(self, message: dict) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            message["headers"] = [*message.get("headers", []), *self._extra_headers(message)]
-            if self.status == 400:
-                self._held = message
-                return
-        elif self._held is not None and message["type"] == "http.response.body":
-            self._chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = invalid_input(b"".join(self._chunks))
-            headers = [(k, v) for k, v in self._held["headers"] if k.lower() != b"content-length"]
-            await self._send({**self._held, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-            message = {"type": "http.response.body", "body": body}
-        await self._send(message)
-
-    async def reply(self, status: int, body: bytes) -> None:
-        """Our own answer, already in its final shape."""
-        self.status = status
-        start = {"type": "http.response.start", "status": status,
-                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
-        start["headers"] += self._extra_headers(start)
-        await self._send(start)
-        await self._send({"type": "http.response.body", "body": body})
-
-
-def _error(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """Hand the app the body already read, then pass through (a disconnect, if the client leaves)."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> dict:
-        return pending.pop() if pending else await receive()
-
-    return replay
