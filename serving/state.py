@@ -71,8 +71,8 @@ class ServingState:
     def swap(self, role: str, served: ServedModel | None) -> None:
         """Serve `served` in `role`; a model whose features differ from the request schema is refused.
 
-        After a champion swap the heap is frozen again: the old model becomes collectable and the new
-        one leaves the collector's sight (a full collection takes a moment, once, on the follower thread)."""
+        After a swap that replaces a model the heap is frozen again: the old model becomes collectable
+        and the new one leaves the collector's sight (one full collection, on the follower thread)."""
         current = self.champion if role == "champion" else self.shadow
         reference = current or self.champion
         if served is not None and reference is not None and served.spec.features != reference.spec.features:
