@@ -91,7 +91,7 @@ def main() -> None:
         registry.tag_version(candidate["version"], {"previous_champion": ""})
         model_tag = model_store.tag_for(spec.name, candidate["version"])
     with step("reference_profile"):
-        profile = build_profile(train, spec, predicted_probabilities(model, test, spec), model_tag=model_tag)
+        profile = build_profile(train, spec, predicted_probabilities(model, test, spec))
         sample_path = reports / "reference" / f"{version}.parquet"
         sample_path.parent.mkdir(parents=True, exist_ok=True)
         train[spec.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample_path)

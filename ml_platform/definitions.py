@@ -22,13 +22,9 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
                        inference_log_dir=None, labels_dir=None, alert_webhook="") -> dict:
     """Each argument is a value or a `dg.EnvVar`; tests pass temporary paths, the code location env vars.
 
-    The loop's folders default to `inference_log/` and `labels/` under `data_dir` when it is a path,
-    and to their own environment variables when it is an `EnvVar`.
+    The loop's folders default to `inference_log/` and `labels/` under `data_dir` (a path).
     """
     dataset = DatasetResource(spec_path=spec_path)
-    if isinstance(data_dir, dg.EnvVar):
-        inference_log_dir = inference_log_dir or dg.EnvVar(ENV["inference_log_dir"])
-        labels_dir = labels_dir or dg.EnvVar(ENV["labels_dir"])
     return {
         **loop_resources(inference_log_dir or str(Path(data_dir) / "inference_log"),
                          labels_dir or str(Path(data_dir) / "labels"), alert_webhook),

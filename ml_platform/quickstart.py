@@ -25,8 +25,7 @@ def land_default_batches(spec, storage) -> list:
     if not isinstance(spec.source, FolderSource) and not landed_files(landing):
         for index in range(1, spec.source.batches + 1):
             land_generated(spec, landing, index)
-    pattern = spec.source.pattern if isinstance(spec.source, FolderSource) else "*"
-    return landed_files(landing, pattern)
+    return landed_files(landing, spec.landing_pattern)
 
 
 def run_platform(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 from ml_platform.lib.generator import Knobs
@@ -47,7 +46,6 @@ def main() -> None:
     path = land_drifted_batch(spec, landing)
     print(f"landed {path} with {DRIFT.model_dump(exclude_defaults=True)}")
     print("With `make ui` running: Automation -> new_data_sensor, then retrain_sensor; Runs shows the retrain.")
-    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ class AliasFollower:
         A version that failed is retried with a doubling delay (up to a minute), so a repaired
         artifact is picked up without a restart and a broken one does not cost a load every poll."""
         for role, alias in self.roles.items():
-            version = self.alias_version(alias)
+            version = self.registry.alias_version(alias)
             if role in self.versions and version == self.versions[role]:
                 if self._failed.pop(role, None) is not None:
                     self.on_settled(role)
@@ -79,16 +79,6 @@ class AliasFollower:
             self._failed.pop(role, None)
             logger.info(f"{role}: alias {alias!r} names v{version}; now serving it")
             self.versions[role] = version
-
-    def alias_version(self, alias: str) -> str | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return str(self.registry.client.get_model_version_by_alias(self.spec.name, alias).version)
-        except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return None
-            raise
 
     def _load(self, role: str, version: str) -> ServedModel:
         stored = model_store.find(self.home, model_store.tag_for(self.spec.name, version))

@@ -10,13 +10,14 @@ when its effect is at least `drift_min_effect`, so huge batches do not flag triv
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ml_platform.lib.drift_profile import categorical_profile
 from ml_platform.lib.spec import DatasetSpec
 
 
@@ -78,9 +79,8 @@ def numeric_drift(name: str, ref: dict[str, Any], values: np.ndarray, ks_only: b
 
 def categorical_drift(name: str, ref: dict[str, Any], values: pd.Series) -> ColumnDrift | None:
     """Chi-squared on the category counts (categories rarer than 5 expected rows pooled); effect: TVD."""
-    current = values.value_counts()
-    current = current.groupby(current.index.astype(str)).sum()
-    categories = sorted(set(ref["counts"]) | set(current.index))
+    current = categorical_profile(values)["counts"]
+    categories = sorted(set(ref["counts"]) | set(current))
     table = np.array([[ref["counts"].get(c, 0) for c in categories],
                       [int(current.get(c, 0)) for c in categories]], dtype=float)
     if table[0].sum() == 0 or table[1].sum() == 0:
@@ -124,8 +124,7 @@ def detect_drift(profile: dict[str, Any], current: pd.DataFrame, spec: DatasetSp
     tested = [r for r in results if r is not None]
     limits = spec.thresholds
     alpha = limits.drift_p_value / max(1, sum(r.tests for r in tested))
-    judged = [ColumnDrift(**{**asdict(r), "drifted": r.p_value < alpha and r.effect >= limits.drift_min_effect})
-              for r in tested]
+    judged = [replace(r, drifted=r.p_value < alpha and r.effect >= limits.drift_min_effect) for r in tested]
     features = [r for r in judged if not r.column.startswith("proba[")]
     share = sum(r.drifted for r in features) / len(features) if features else 0.0
     return DriftDecision(judged, share, any(r.drifted for r in judged), alpha)

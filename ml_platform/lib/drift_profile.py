@@ -43,8 +43,8 @@ def categorical_profile(values: pd.Series) -> dict[str, Any]:
     return {"n": int(counts.sum()), "counts": {str(k): int(v) for k, v in counts.items()}}
 
 
-def build_profile(reference: pd.DataFrame, spec: DatasetSpec, probabilities: pd.DataFrame | None = None,
-                  model_tag: str | None = None) -> dict[str, Any]:
+def build_profile(reference: pd.DataFrame, spec: DatasetSpec,
+                  probabilities: pd.DataFrame | None = None) -> dict[str, Any]:
     """The reference's per-column summary; `probabilities` are the model's outputs on held-out rows."""
     profile: dict[str, Any] = {"rows": int(len(reference)), "numeric": {}, "categorical": {}, "null_share": {}}
     for name in spec.numeric_features:
@@ -56,7 +56,6 @@ def build_profile(reference: pd.DataFrame, spec: DatasetSpec, probabilities: pd.
         profile["null_share"][name] = float(reference[name].isna().mean()) if len(reference) else 0.0
     if probabilities is not None:
         profile["predictions"] = {
-            "model_tag": model_tag,
             "rows": int(len(probabilities)),
             "classes": [str(c) for c in probabilities.columns],
             "columns": {str(c): numeric_profile(probabilities[c].to_numpy(float)) for c in probabilities.columns},

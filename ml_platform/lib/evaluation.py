@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from ml_platform.lib.plots import figure_png, pyplot
+
 
 def _codes(model: Any, y: pd.Series, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Labels, predictions and the model's classes as positions in their sorted union.
@@ -26,9 +27,12 @@ def _codes(model: Any, y: pd.Series, predicted: np.ndarray) -> tuple[np.ndarray,
     return labels.get_indexer(y), labels.get_indexer(predicted), labels.get_indexer(model.classes_).tolist()
 
 
-def classification_metrics(model: Any, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """accuracy, macro/weighted F1 and ROC AUC (one-vs-rest; omitted when a class is absent)."""
-    truth, predicted, codes = _codes(model, y, model.predict(x))
+def classification_metrics(model: Any, x: pd.DataFrame, y: pd.Series,
+                           predicted: np.ndarray | None = None) -> dict[str, float]:
+    """accuracy, macro/weighted F1 and ROC AUC (one-vs-rest; omitted when a class is absent).
+
+    Pass `predicted` when the caller already has the model's predictions for `x`."""
+    truth, predicted, codes = _codes(model, y, model.predict(x) if predicted is None else predicted)
     metrics = {
         "accuracy": float(accuracy_score(truth, predicted)),
         "f1_macro": float(f1_score(truth, predicted, average="macro", zero_division=0)),
@@ -57,15 +61,10 @@ def per_class_table(model: Any, y: pd.Series, predicted: np.ndarray) -> pd.DataF
 
 def confusion_matrix_png(model: Any, y: pd.Series, predicted: np.ndarray, title: str) -> bytes:
     """A labelled heatmap of counts, as PNG bytes (the UI shows it inline)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     classes = list(model.classes_)
     truth, predicted, codes = _codes(model, y, predicted)
     matrix = confusion_matrix(truth, predicted, labels=codes)
-    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
+    fig, ax = pyplot().subplots(figsize=(1.2 * len(classes) + 2.5, 1.1 * len(classes) + 2))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -76,8 +75,4 @@ def confusion_matrix_png(model: Any, y: pd.Series, predicted: np.ndarray, title:
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, str(count), ha="center", va="center",
                 color="white" if count > threshold else "black")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)

@@ -30,14 +30,17 @@ def batch_name(log_file: Path) -> str:
     return f"{PREFIX}{stem}.csv"
 
 
-def rotate(log_dir: Path, labels: pd.DataFrame, spec: DatasetSpec, landing_dir: Path, after: str | None,
-           wait_seconds: float, now: float) -> list[Rotation]:
-    """Land every closed log file after `after` that is ready, stopping at the first that is not."""
+def waiting(log_dir: Path, after: str | None) -> list[Path]:
+    """The closed log files not rotated yet (named after `after`), oldest first."""
+    return [path for path in closed_files(log_dir) if after is None or path.name > after]
+
+
+def rotate(files: list[Path], labels: pd.DataFrame, spec: DatasetSpec, landing_dir: Path, wait_seconds: float,
+           now: float) -> list[Rotation]:
+    """Land each of `files` that is ready, in order, stopping at the first that is not."""
     label_of = dict(zip(labels["request_id"], labels["label"]))
     rotations = []
-    for path in closed_files(log_dir):
-        if after is not None and path.name <= after:
-            continue
+    for path in files:
         frame = as_frame(read_records(path), spec.feature_names)
         frame[spec.target.name] = frame["request_id"].map(label_of)
         labelled = frame[frame[spec.target.name].notna()]

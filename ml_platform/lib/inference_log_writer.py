@@ -91,8 +91,7 @@ class InferenceLogWriter:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        part = Path(self._file.name)
-        part.rename(part.with_name(part.name.removesuffix(OPEN_SUFFIX) + CLOSED_SUFFIX))
+        _publish(Path(self._file.name))
         self._file = None
 
 
@@ -109,8 +108,13 @@ def close_orphans(log_dir: Path) -> list[Path]:
             part.unlink()
             continue
         part.write_bytes(whole_lines)
-        closed.append(part.rename(part.with_name(part.name.removesuffix(OPEN_SUFFIX) + CLOSED_SUFFIX)))
+        closed.append(_publish(part))
     return closed
+
+
+def _publish(part: Path) -> Path:
+    """The open `.part` file renamed to its closed name, atomically: readers take only closed files."""
+    return part.rename(part.with_name(part.name.removesuffix(OPEN_SUFFIX) + CLOSED_SUFFIX))
 
 
 def _alive(pid: int) -> bool:

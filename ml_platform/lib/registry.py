@@ -21,10 +21,14 @@ class Registry:
 
     def champion_version(self) -> str | None:
         """The version the alias points at, or None before the first promotion."""
+        return self.alias_version(CHAMPION)
+
+    def alias_version(self, alias: str) -> str | None:
+        """The version `alias` names, or None if it names none."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return str(self.client.get_model_version_by_alias(self.model_name, CHAMPION).version)
+            return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None

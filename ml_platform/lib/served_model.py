@@ -26,13 +26,11 @@ class ServedModel:
     source: str
     metrics: dict[str, Any] = field(default_factory=dict)
     compiled: CompiledPipeline | None = field(default=None, init=False, repr=False, compare=False)
+    classes: list[str] = field(default_factory=list, init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", compile_pipeline(self.model, probe_rows(self.spec)))
-
-    @property
-    def classes(self) -> list[str]:
-        return [str(c) for c in self.model.classes_]
+        object.__setattr__(self, "classes", [str(c) for c in self.model.classes_])
 
     def predict(self, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
         """(label, probabilities) per row; a non-finite probability is a model fault, never sent out."""

@@ -108,6 +108,11 @@ class DatasetSpec(_Strict):
         return self
 
     @property
+    def landing_pattern(self) -> str:
+        """Which files in the landing folder are batches: a folder source's glob, else every file."""
+        return self.source.pattern if isinstance(self.source, FolderSource) else "*"
+
+    @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 

@@ -6,7 +6,7 @@ sizes are the op tags the assets themselves carry (`ml_platform.k8s`), as in pro
 
 import dagster as dg
 
-from ml_platform.definitions import build_defs, platform_resources
+from ml_platform.definitions import ENV, build_defs, platform_resources
 
 PROBE_SENSOR = "k8s_probe_sensor"
 
@@ -20,13 +20,8 @@ def k8s_probe_sensor(context: dg.SensorEvaluationContext):
 
 def location(executor: str | None) -> dg.Definitions:
     """`executor` as `ML_PLATFORM_EXECUTOR` chooses it: None, one pod per run; "k8s", one pod per step."""
-    platform = build_defs(platform_resources(
-        spec_path=dg.EnvVar("ML_PLATFORM_DATASET"),
-        data_dir=dg.EnvVar("ML_PLATFORM_DATA_DIR"),
-        tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
-        artifact_root=dg.EnvVar("MLFLOW_ARTIFACTS_DESTINATION"),
-        bentoml_home=dg.EnvVar("BENTOML_HOME"),
-    ), executor=executor)
+    from_env = {arg: dg.EnvVar(name) for arg, name in ENV.items() if arg != "alert_webhook"}
+    platform = build_defs(platform_resources(**from_env), executor=executor)
     return dg.Definitions.merge(platform, dg.Definitions(sensors=[k8s_probe_sensor]))
 
 

@@ -26,7 +26,8 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
     test = training_set[training_set[SPLIT] == "test"]
     x, y = test[spec.feature_names], test[spec.target.name]
     candidate = registry.load_model(trained_model["version"])
-    candidate_metrics = classification_metrics(candidate, x, y)
+    predicted = candidate.predict(x)
+    candidate_metrics = classification_metrics(candidate, x, y, predicted)
     champion_version = registry.champion_version()
     champion_metrics = None
     if champion_version is not None:
@@ -35,7 +36,6 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
     for name, value in candidate_metrics.items():
         registry.client.log_metric(trained_model["run_id"], f"test_{name}", value)
 
-    predicted = candidate.predict(x)
     png = confusion_matrix_png(candidate, y, predicted, f"{spec.name} v{trained_model['version']} (test set)")
     plot_path = storage.reports_dir("evaluation") / f"confusion_v{trained_model['version']}.png"
     plot_path.write_bytes(png)

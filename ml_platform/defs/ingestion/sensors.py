@@ -7,11 +7,10 @@ import dagster as dg
 
 from ml_platform.defs.jobs import ingest_batch, process_batch
 from ml_platform.defs.partitions import batches
-from ml_platform.lib.inference_batches import rotate
+from ml_platform.lib.inference_batches import rotate, waiting
 from ml_platform.lib.landing import landed_files
 from ml_platform.lib.landing_scan import Landed, LandingState, scan
 from ml_platform.lib.live_performance import read_labels
-from ml_platform.lib.spec import FolderSource
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage
 from ml_platform.resources import DatasetResource, PlatformStorage
 
@@ -38,16 +37,15 @@ def new_data_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResourc
     a file already seen is recognised and skipped.
     """
     spec = dataset.load()
-    pattern = spec.source.pattern if isinstance(spec.source, FolderSource) else "*"
-    result = scan(landed_files(storage.landing_dir(spec), pattern), LandingState.parse(context.cursor))
+    result = scan(landed_files(storage.landing_dir(spec), spec.landing_pattern), LandingState.parse(context.cursor))
     for copy, original in result.copies.items():
         context.log.info(f"{copy} has the same content as {original}: skipped")
     new = [landed for landed in result.new if not _already_ingested(context.instance, landed)]
-    has_model = context.instance.get_latest_materialization_event(dg.AssetKey("reference_profile")) is not None
-    job = process_batch if has_model else ingest_batch
     if not new:
         return dg.SensorResult(skip_reason=f"no new content among {len(result.state.files)} landed files",
                                cursor=result.state.dump())
+    has_model = context.instance.get_latest_materialization_event(dg.AssetKey("reference_profile")) is not None
+    job = process_batch if has_model else ingest_batch
     known = set(context.instance.get_dynamic_partitions(batches.name))
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=landed.sha256, partition_key=landed.key, job_name=job.name,
@@ -65,10 +63,13 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     A file waits for its labels up to `label_wait_minutes`; then its labelled predictions are landed
     and the new-data sensor takes them from there.
     """
-    spec = dataset.load()
     after = json.loads(context.cursor)["after"] if context.cursor else None
-    rotations = rotate(loop_storage.inference_log_path, read_labels(loop_storage.labels_path), spec,
-                       storage.landing_dir(spec), after, loop_storage.label_wait_minutes * 60, time.time())
+    files = waiting(loop_storage.inference_log_path, after)
+    if not files:  # the common tick: no need to read every label file received so far
+        return dg.SensorResult(skip_reason="no closed inference-log file is ready", cursor=context.cursor)
+    spec = dataset.load()
+    rotations = rotate(files, read_labels(loop_storage.labels_path), spec, storage.landing_dir(spec),
+                       loop_storage.label_wait_minutes * 60, time.time())
     for rotation in rotations:
         context.log.info(f"{rotation.source.name}: {rotation.labelled} of {rotation.predictions} predictions "
                          f"labelled -> {rotation.landed.name if rotation.landed else 'nothing landed'}")

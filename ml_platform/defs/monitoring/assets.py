@@ -40,8 +40,7 @@ def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFr
         raise dg.Failure(f"champion {promoted_model['bento_model_tag']} is not in the BentoML store")
     sha256 = stored.info.metadata["sha256"]
     model = model_store.load_verified(stored.path, sha256)
-    profile = build_profile(train, spec, predicted_probabilities(model, held_out, spec),
-                            model_tag=promoted_model["bento_model_tag"])
+    profile = build_profile(train, spec, predicted_probabilities(model, held_out, spec))
     version = content_version(training_set)
     sample_path = storage.reports_dir("reference") / f"{version}.parquet"
     train[spec.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample_path)

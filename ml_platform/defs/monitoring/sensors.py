@@ -35,7 +35,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext, retrain_policy: RetrainP
     instance = context.instance
     cursor = json.loads(context.cursor) if context.cursor else {}
     pending = pending_triggers(instance, cursor)
-    if pending.reason is None and not needs_bootstrap(instance):
+    if pending.reason is None and not needs_bootstrap(instance, pending):
         return dg.SensorResult(skip_reason="no drift and no performance drop", cursor=json.dumps(pending.last_ids))
     reason = blocked(instance, retrain_policy.max_retrains, retrain_policy.cap_window_hours,
                      retrain_policy.cooldown_minutes)

@@ -23,6 +23,7 @@ class Pending:
     drifted: dict[str, list[str]] = field(default_factory=dict)
     decayed: list[dict] = field(default_factory=list)
     last_ids: dict[str, int] = field(default_factory=dict)
+    trained: int = 0  # storage id of the latest training set, 0 if none
 
     @property
     def reason(self) -> str | None:
@@ -43,7 +44,7 @@ def latest_storage_id(instance: dg.DagsterInstance, asset: str) -> int:
 def pending_triggers(instance: dg.DagsterInstance, cursor: dict[str, int]) -> Pending:
     """Drifted batches and below-threshold performance reports after the cursor and after the last training set."""
     trained = latest_storage_id(instance, "training_set")
-    pending = Pending(last_ids=dict(cursor))
+    pending = Pending(last_ids=dict(cursor), trained=trained)
     for record in _records_after(instance, "drift_report", cursor.get("drift", 0)):
         pending.last_ids["drift"] = record.storage_id
         meta = record.asset_materialization.metadata
@@ -58,9 +59,9 @@ def pending_triggers(instance: dg.DagsterInstance, cursor: dict[str, int]) -> Pe
     return pending
 
 
-def needs_bootstrap(instance: dg.DagsterInstance) -> bool:
+def needs_bootstrap(instance: dg.DagsterInstance, pending: Pending) -> bool:
     """Batches are validated but nothing was ever trained: the loop's first model."""
-    return latest_storage_id(instance, "training_set") == 0 and latest_storage_id(instance, "validated_data") > 0
+    return pending.trained == 0 and latest_storage_id(instance, "validated_data") > 0
 
 
 def blocked(instance: dg.DagsterInstance, max_retrains: int, window_hours: float, cooldown_minutes: float) -> str | None:
