@@ -11,6 +11,7 @@ import argparse
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,8 @@ from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
 from ml_platform.lib.generator import Knobs, customer_segmentation
 from ml_platform.lib.modeling import build_pipeline
 from ml_platform.lib.spec import DatasetSpec, load_spec
-from ml_platform.definitions import PROJECT_DIR
 
-SPEC_PATH = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "datasets" / "customer_segmentation.yaml"
 
 
 def bench_spec(min_effect: float) -> DatasetSpec:

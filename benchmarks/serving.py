@@ -1,6 +1,6 @@
 """Serving benchmark: our service against a naive baseline, the HTTP layer's ceiling and the bare model.
 
-    .venv/bin/python benchmarks/serving.py [--requests 2000] [--model-tag customer-segmentation:latest]
+    ML_PLATFORM_MODEL_TAG=customer-segmentation:latest .venv/bin/python benchmarks/serving.py [--requests 2000]
 
 (a) `serving.service:Classifier`, (b) `Naive` below: one predict per request, no batching, through the
 pipeline's own `predict_proba` on a DataFrame, the way the seed tutorial's FastAPI app serves, (c) `Echo` below: the same BentoML stack parsing the same JSON

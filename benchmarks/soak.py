@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/soak.py [--requests 10000] [--rate 100] [--duration 300]
 
 Serves the newest Bento in $BENTOML_HOME as `make serve` does (`make` sets it to the repo's store); with
-no Bento there, `make run` is run first into a temporary state folder. The inference log goes to a
+no Bento there, the platform is first run (`ml_platform.quickstart`, what `make run` runs) into a
+temporary state folder. The inference log goes to a
 temporary folder, never the platform's, so the closed loop does not learn from synthetic traffic.
 (a) `--requests` single-record requests from `--concurrency` connections: req/s, p50/p99, errors.
 (b) `--rate` req/s on a fixed schedule for `--duration` s: RSS of the whole `bentoml` process tree
@@ -62,13 +63,13 @@ def feature_names(bento: dict, env: dict[str, str]) -> list[str]:
     """The request fields, from the dataset spec stored beside the model the Bento was built with."""
     import yaml
 
-    from ml_platform.lib.model_store import read_spec_json
+    from ml_platform.lib.model_store import find, read_spec_json
     from ml_platform.lib.spec import DatasetSpec
 
-    home = Path(env["BENTOML_HOME"])
-    built = yaml.safe_load((home / "bentos" / Path(*bento["tag"].split(":")) / "bento.yaml").read_text())
-    model = home / "models" / Path(*built["labels"]["model_tag"].split(":"))
-    return DatasetSpec.model_validate(read_spec_json(str(model))).feature_names
+    home = env["BENTOML_HOME"]
+    built = yaml.safe_load((Path(home) / "bentos" / Path(*bento["tag"].split(":")) / "bento.yaml").read_text())
+    model = find(home, built["labels"]["model_tag"])
+    return DatasetSpec.model_validate(read_spec_json(model.path)).feature_names
 
 
 def sample_rss(pid: int, every: float, samples: list[tuple[float, float, float]], done: threading.Event) -> None:

@@ -6,10 +6,8 @@ alias moved back to the version already served (a rollback).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from ml_platform.lib.model_store import ModelIntegrityError, ModelNotInStore
+from serving.metrics import metrics
 
 
 class IncompatibleModel(ValueError):
@@ -29,20 +27,18 @@ def reason_for(exc: Exception) -> str:
 
 
 class Refusals:
-    def __init__(self, gauge: Callable[[], Any]):
-        """`gauge` gives the metric when first needed: metrics exist only once the worker has started."""
-        self.gauge = gauge
+    def __init__(self) -> None:
         self.by_role: dict[str, dict[str, str]] = {}
 
     def refuse(self, role: str, version: str, exc: Exception) -> None:
         self.clear(role)
         reason = reason_for(exc)
         self.by_role[role] = {"role": role, "model_version": version, "reason": reason, "detail": str(exc)[:300]}
-        self.gauge().labels(role=role, model_version=version, reason=reason).set(1)
+        metrics().refused.labels(role=role, model_version=version, reason=reason).set(1)
 
     def clear(self, role: str) -> None:
         if (refusal := self.by_role.pop(role, None)) is not None:
-            self.gauge().labels(role=role, model_version=refusal["model_version"], reason=refusal["reason"]).set(0)
+            metrics().refused.labels(role=role, model_version=refusal["model_version"], reason=refusal["reason"]).set(0)
 
     def listed(self) -> list[dict[str, str]]:
         return list(self.by_role.values())

@@ -35,7 +35,7 @@ class ServingState:
         self.shadow: ServedModel | None = None
         self.follower: AliasFollower | None = None
         self.writer: InferenceLogWriter | None = None
-        self.refusals = Refusals(lambda: self.metrics.refused)
+        self.refusals = Refusals()
 
     @property
     def metrics(self) -> Metrics:
@@ -59,9 +59,8 @@ class ServingState:
             roles = {"champion": "champion", **({"shadow": settings.shadow_alias} if settings.shadow_alias else {})}
             self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,
                                           on_load=self.swap, on_failure=self._reload_failed,
-                                          on_settled=self.refusals.clear, interval_seconds=settings.reload_seconds)
-            if self.champion is not None:
-                self.follower.versions["champion"] = self.champion.version
+                                          on_settled=self.refusals.clear, interval_seconds=settings.reload_seconds,
+                                          serving={"champion": self.champion.version} if self.champion else None)
             try:
                 self.follower.poll()
             except Exception as exc:
@@ -113,8 +112,7 @@ class ServingState:
         m = self.metrics
         m.batch_records.labels(champion.version).observe(len(rows))
         m.batch_requests.labels(champion.version).observe(len(set(request_ids)))
-        for label, count in Counter(label for label, _ in answers).items():
-            m.predictions.labels(label=label, model_version=champion.version, role="champion").inc(count)
+        self._count_predictions(answers, champion, "champion")
         timestamp = datetime.now(timezone.utc).isoformat()
         self.writer.submit(partial(self._log_records, rows, request_ids, answers, champion, shadow, timestamp))
         code = self.settings.code_version
@@ -135,10 +133,14 @@ class ServingState:
                 shadow_label, shadow_probabilities = shadow_answers[i]
                 record["shadow"] = {"model_version": shadow.version, "prediction": shadow_label,
                                     "probabilities": shadow_probabilities}
-                self.metrics.predictions.labels(label=shadow_label, model_version=shadow.version,
-                                                role="shadow").inc()
             records.append(record)
+        if shadow_answers is not None:
+            self._count_predictions(shadow_answers, shadow, "shadow")
         return records
+
+    def _count_predictions(self, answers: list[tuple[str, Any]], model: ServedModel, role: str) -> None:
+        for label, count in Counter(label for label, _ in answers).items():
+            self.metrics.predictions.labels(label=label, model_version=model.version, role=role).inc(count)
 
     def describe(self) -> dict[str, Any]:
         return {"champion": self.champion.describe() if self.champion else None,

@@ -33,15 +33,16 @@ class AliasFollower:
     def __init__(self, tracking_uri: str, spec: DatasetSpec, bentoml_home: str, roles: dict[str, str],
                  on_load: Callable[[str, ServedModel | None], None],
                  on_failure: Callable[[str, str, Exception], None], on_settled: Callable[[str], None] = lambda role: None,
-                 interval_seconds: float = 5.0):
-        """`roles` maps a role ("champion", "shadow") to the alias it follows. `on_failure` is told once
-        per refused version; `on_settled` when the alias names the served version again (a rollback)."""
+                 interval_seconds: float = 5.0, serving: dict[str, str] | None = None):
+        """`roles` maps a role ("champion", "shadow") to the alias it follows; `serving`, the version each
+        role already serves. `on_failure` is told once per refused version; `on_settled` when the alias
+        names the served version again (a rollback)."""
         from ml_platform.lib.registry import Registry
 
         self.registry = Registry(tracking_uri, spec.name)
         self.spec, self.home, self.roles, self.interval = spec, bentoml_home, roles, interval_seconds
         self.on_load, self.on_failure, self.on_settled = on_load, on_failure, on_settled
-        self.versions: dict[str, str | None] = {}
+        self.versions: dict[str, str | None] = dict(serving or {})
         self._failed: dict[str, _Failure] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alias-follower", daemon=True)
