@@ -10,11 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.service_process import free_port
 
 USER = "dagster"
 
@@ -29,16 +30,10 @@ def _bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self, password: str) -> None:
         self.password = password
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="ml-platform-pg-"))
         self._bin = _bin_dir()
         self._as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

@@ -24,7 +24,6 @@ PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/?]+)/l
 class StandInApiServer:
     def __init__(self) -> None:
         self.jobs: list[dict] = []
-        self.requests: list[tuple[str, str]] = []
         self.kubelet: Kubelet | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -83,7 +82,6 @@ class StandInApiServer:
                 return named[-1] if named else None
 
             def do_POST(self) -> None:
-                server.requests.append(("POST", self.path))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 match = JOBS.match(self.path)
                 if not match or match["name"]:
@@ -96,7 +94,6 @@ class StandInApiServer:
                 self._reply(201, {**body, "status": {}})
 
             def do_GET(self) -> None:
-                server.requests.append(("GET", self.path))
                 kubelet, pods = server.kubelet, PODS.match(self.path)
                 if pods and pods["name"]:
                     return self._reply(200, kubelet.log(pods["name"]) if kubelet else "")
@@ -113,7 +110,6 @@ class StandInApiServer:
                 self._reply(200, {**job, "status": status})
 
             def do_DELETE(self) -> None:
-                server.requests.append(("DELETE", self.path))
                 self._reply(200, {"kind": "Status", "status": "Success"})
 
         return Handler

@@ -13,6 +13,7 @@ import yaml
 from referencing import Registry, Resource
 
 from ml_platform.definitions import PROJECT_DIR
+from ml_platform_tests.deploy.job_checks import K8S_VERSION
 
 CHART = PROJECT_DIR / "ml_platform_tests" / "deploy" / "dagster_chart"  # the official chart's schemas, see SOURCE.md there
 VALUES = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
@@ -30,7 +31,7 @@ def merged(defaults: dict, override: dict) -> dict:
 
 
 def validator(schema_file: str) -> jsonschema.Draft7Validator:
-    k8s_dir = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / "v1.33.0-local"
+    k8s_dir = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{K8S_VERSION}-local"
     k8s = json.loads((k8s_dir / "_definitions.json").read_text())
     k8s["definitions"] = k8s["$defs"]
     k8s.pop("$id", None)

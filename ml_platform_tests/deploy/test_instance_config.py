@@ -6,13 +6,14 @@ from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from ml_platform.k8s import AssetSizedRunCoordinator
+from ml_platform_tests.deploy.job_checks import IMAGE
 
 
 def test_the_kubernetes_instance_config_loads_into_a_real_instance(k8s_instance_home):
     with dg.DagsterInstance.get() as instance:
         launcher = instance.run_launcher
         assert isinstance(launcher, K8sRunLauncher)
-        assert launcher.job_image == "ml-platform/user-code:0.1.0"
+        assert launcher.job_image == IMAGE
         assert launcher.job_namespace == "ml-platform"
         assert launcher.env_config_maps == ["ml-platform-env"]
         assert launcher.env_secrets == ["ml-platform-secrets"]

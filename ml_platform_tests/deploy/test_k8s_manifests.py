@@ -6,10 +6,10 @@ import pytest
 
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform.quickstart import ENV
+from ml_platform_tests.deploy.job_checks import K8S_VERSION
 from ml_platform_tests.deploy.kustomize import build, load_documents
 
 K8S = PROJECT_DIR / "deploy" / "k8s"
-K8S_VERSION = "1.33.0"
 OVERLAYS = ["dev", "prod"]
 
 
@@ -52,6 +52,12 @@ def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(ove
     assert set(container["resources"]) == {"requests", "limits"}
     assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < pod["terminationGracePeriodSeconds"] - 10, (
+        "the pause must leave time to drain requests and flush the inference log")
+    token = {e["name"]: e.get("value") for e in container["env"]}["ML_PLATFORM_API_TOKEN_FILE"]
+    mount = next(m for m in container["volumeMounts"] if token.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "ml-platform-secrets" and mount["readOnly"]
     hpa = objects[("HorizontalPodAutoscaler", "bento")]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "bento"
     assert hpa["spec"]["minReplicas"] <= deployment["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]

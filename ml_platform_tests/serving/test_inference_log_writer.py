@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 from ml_platform.lib.inference_log import CLOSED_SUFFIX, OPEN_SUFFIX, closed_files, read_records
 from ml_platform.lib.inference_log_writer import InferenceLogWriter, close_orphans
+from ml_platform_tests.waiting import eventually
 
 
 def records(start: int, count: int) -> list[dict]:
@@ -28,10 +28,8 @@ def test_rotates_by_size_and_close_leaves_only_closed_files_with_every_record(tm
 def test_rotates_by_age_while_idle(tmp_path):
     writer = InferenceLogWriter(tmp_path, max_seconds=0.3)
     writer.submit(lambda: records(0, 3))
-    deadline = time.monotonic() + 10
-    while not closed_files(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [r["request_id"] for r in read_records(closed_files(tmp_path)[0])] == ["r0", "r1", "r2"]
+    [closed] = eventually(lambda: closed_files(tmp_path), timeout=10, what="rotation of the idle file")
+    assert [r["request_id"] for r in read_records(closed)] == ["r0", "r1", "r2"]
     writer.close()
 
 

@@ -7,8 +7,7 @@ and becomes ready by itself once the alias names a model that passes.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ml_platform.lib.model_store import MODEL_FILE
 from ml_platform_tests.serving.conftest import RECORD, serving
+from ml_platform_tests.waiting import eventually
 
 
 @contextmanager
@@ -31,21 +31,16 @@ def corrupted(platform, version: str) -> Iterator[None]:
         path.write_bytes(original)
 
 
-def eventually(condition: Callable[[], object], timeout: float = 30) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.2)
-    raise AssertionError("condition never held")
+def samples(client, name: str) -> list:
+    return [sample for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples if sample.name == name]
 
 
 def refused_gauge(client, version: str) -> float | None:
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for sample in family.samples:
-            if sample.name == "ml_platform_model_refused" and sample.labels.get("model_version") == version:
-                assert sample.labels == {"role": "champion", "model_version": version, "reason": "checksum_mismatch"}
-                return sample.value
+    for sample in samples(client, "ml_platform_model_refused"):
+        if sample.labels.get("model_version") == version:
+            assert sample.labels == {"role": "champion", "model_version": version, "reason": "checksum_mismatch"}
+            return sample.value
     return None
 
 
@@ -87,6 +82,10 @@ def test_a_service_started_on_a_corrupted_model_is_up_but_not_ready_until_a_good
         refused = client.post("/predict", json=RECORD)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert "no model loaded" in refused.text
+        assert client.post("/elsewhere", json=RECORD).status_code == 404, "only /predict waits for a model"
+        assert client.get("/readyz").status_code == 503
+        rejected = {s.labels["reason"]: s.value for s in samples(client, "ml_platform_rejected_requests_total")}
+        assert rejected.get("no_model") == 1, f"the probes' 503s are not refused requests: {rejected}"
         platform.registry.set_champion("2")
         try:
             eventually(lambda: client.get("/readyz").status_code == 200)
