@@ -106,7 +106,7 @@ class Reference:
         self.train, held_out = data.iloc[: rows * 3 // 4], data.iloc[rows * 3 // 4:]
         self.model = build_pipeline(spec, "logistic_regression", {"C": 1.0}, 0).fit(
             self.train[spec.feature_names], self.train[spec.target.name])
-        self.profile = build_profile(self.train, spec, predicted_probabilities(self.model, held_out, spec), "bench")
+        self.profile = build_profile(self.train, spec, predicted_probabilities(self.model, held_out, spec))
 
     def ours(self, current: pd.DataFrame, spec: DatasetSpec):
         return detect_drift(self.profile, current, spec, predicted_probabilities(self.model, current, spec))
