@@ -54,7 +54,7 @@ def main() -> None:
         split = validation.split_valid_rejected(raw, spec)
         split.reason_counts()
     with step("training_set"):
-        window = ts.choose_window({BATCH: len(split.valid)}, {BATCH: len(split.rejected)}, spec)
+        window = ts.choose_window({BATCH: len(split.valid)}, {BATCH: len(split.rejected)}, spec, [BATCH])
         data = ts.build_training_set({BATCH: split.valid}, window, spec)
         version = ts.content_version(data)
         train, test = data[data[ts.SPLIT] == "train"], data[data[ts.SPLIT] == "test"]

@@ -13,19 +13,39 @@ import dagster as dg
 import pandas as pd
 from upath import UPath
 
+from ml_platform.lib.landing import check_batch_key
+from ml_platform.lib.validation import BatchError
+
 
 class _AllBatchesIOManager(dg.UPathIOManager):
-    """An unpartitioned step reading a partitioned asset always gets {batch: value}, even for one batch.
+    """Batch keys become file names, never paths; an unpartitioned step gets {batch: value}, even for one batch.
 
     UPathIOManager returns the bare value when exactly one partition exists, which would hand
-    `training_set` a DataFrame instead of a dict on a platform with a single landed batch.
+    `training_set` a DataFrame instead of a dict on a platform with a single landed batch. A batch that
+    was never stored (its ingestion failed, or its key is refused) is skipped when the input allows it.
     """
 
+    def get_path_for_partition(self, context: dg.InputContext | dg.OutputContext, path: UPath,
+                               partition: str) -> UPath:
+        return path / check_batch_key(partition)
+
     def load_input(self, context: dg.InputContext) -> Any:
-        value = super().load_input(context)
-        if context.has_asset_partitions and not context.has_partition_key and len(context.asset_partition_keys) == 1:
-            return {context.asset_partition_keys[0]: value}
-        return value
+        if context.has_asset_partitions and not context.has_partition_key:
+            return self._load_batches(context)
+        return super().load_input(context)
+
+    def _load_batches(self, context: dg.InputContext) -> dict[str, Any]:
+        skip_missing = (context.definition_metadata or {}).get("allow_missing_partitions", False)
+        asset_path, values = self._get_path_without_extension(context), {}
+        for key in context.asset_partition_keys:
+            try:
+                values[key] = self.load_from_path(context, self._with_extension(
+                    self.get_path_for_partition(context, asset_path, key)))
+            except (FileNotFoundError, BatchError) as exc:
+                if not skip_missing:
+                    raise
+                context.log.warning(f"batch {key!r} skipped: {exc}")
+        return values
 
 
 class _ParquetIOManager(_AllBatchesIOManager):

@@ -47,6 +47,17 @@ class RetrainPolicy(dg.ConfigurableResource):
     performance_min_labelled: int = 100
 
 
+class IngestionPolicy(dg.ConfigurableResource):
+    """How the new-data sensor retries a landed file whose ingestion run failed (a full disk, a lost pod).
+
+    The file is requested again `retry_after_seconds` after its last failure, up to `max_attempts` runs
+    in all; then it waits for a person, and the sensor's log says so with the last failure.
+    """
+
+    max_attempts: int = 3
+    retry_after_seconds: float = 60.0
+
+
 class AlertWebhook(dg.ConfigurableResource):
     """Where failure alerts are POSTed as JSON; an empty URL means log only."""
 
@@ -69,4 +80,5 @@ def loop_resources(inference_log_dir: Any, labels_dir: Any, alert_webhook: Any =
         "loop_storage": LoopStorage(inference_log_dir=inference_log_dir, labels_dir=labels_dir),
         "retrain_policy": RetrainPolicy(),
         "alerts": AlertWebhook(url=alert_webhook),
+        "ingestion_policy": IngestionPolicy(),
     }

@@ -12,6 +12,34 @@ from ml_platform.lib.spec import DatasetSpec, GeneratorSource
 from ml_platform.lib.validation import BatchError
 
 READERS = {".csv", ".parquet"}
+MAX_NAME_BYTES = 255
+
+
+def _key_problem(key: str) -> str | None:
+    if not key:
+        return "it is empty"
+    if "/" in key or "\\" in key:
+        return "it contains a path separator"
+    if "\0" in key:
+        return "it contains a NUL byte"
+    if key.startswith("."):
+        return "it starts with '.'"  # '.', '..' and hidden files
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"it is over {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def check_batch_key(key: str) -> str:
+    """The key itself, if it is a plain file name: a key added by hand in the UI must never become a path."""
+    problem = _key_problem(key)
+    if problem:
+        raise BatchError(f"batch key {key!r} is not a plain file name ({problem}); refused before any read or write")
+    return key
+
+
+def batch_path(folder: Path, key: str, suffix: str = "") -> Path:
+    """Where batch `key` lives in `folder` (its landed file, its report): always directly inside `folder`."""
+    return folder / (check_batch_key(key) + suffix)
 
 
 def file_sha256(path: Path) -> str:

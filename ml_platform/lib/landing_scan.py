@@ -14,17 +14,19 @@ from ml_platform.lib.landing import file_sha256
 
 @dataclass
 class LandingState:
-    """The sensor's cursor: every file seen (name -> [size, mtime_ns, sha256]) and every hash's first name."""
+    """The sensor's cursor: every file seen (name -> [size, mtime_ns, sha256]), every hash's first name,
+    and the contents requested but not yet ingested (sha256 -> name), looked at again on every tick."""
 
     files: dict[str, list] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, cursor: str | None) -> LandingState:
         return cls(**json.loads(cursor)) if cursor else cls()
 
     def dump(self) -> str:
-        return json.dumps({"files": self.files, "hashes": self.hashes}, sort_keys=True)
+        return json.dumps({"files": self.files, "hashes": self.hashes, "pending": self.pending}, sort_keys=True)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,21 @@ SPLIT, BATCH = "split", "batch"
 class Window:
     batches: list[str]
     excluded: dict[str, str]
+    landing_order: list[str]
 
 
 def choose_window(valid_counts: dict[str, int], rejected_counts: dict[str, int],
-                  spec: DatasetSpec) -> Window:
-    """The newest `window_batches` batches whose rejected share is within the limit."""
+                  spec: DatasetSpec, landing_order: list[str]) -> Window:
+    """The newest `window_batches` batches, by landing time, whose rejected share is within the limit.
+
+    Landing order, not name order: names come from many writers (`batch-*`, `inference-*`), so the
+    newest name is not the newest batch, and a retrain must include the batch whose drift triggered it.
+    A batch missing from `landing_order` counts as landed before all others.
+    """
+    landed_at = {key: position for position, key in enumerate(landing_order)}
+    ordered = sorted(valid_counts, key=lambda key: (landed_at.get(key, -1), key))
     excluded, eligible = {}, []
-    for key in sorted(valid_counts):
+    for key in ordered:
         rows_in = valid_counts[key] + rejected_counts.get(key, 0)
         share = rejected_counts.get(key, 0) / rows_in if rows_in else 1.0
         if share > spec.thresholds.max_rejected_share:
@@ -32,7 +40,7 @@ def choose_window(valid_counts: dict[str, int], rejected_counts: dict[str, int],
             excluded[key] = "no valid rows"
         else:
             eligible.append(key)
-    return Window(batches=eligible[-spec.training.window_batches:], excluded=excluded)
+    return Window(batches=eligible[-spec.training.window_batches:], excluded=excluded, landing_order=ordered)
 
 
 def build_training_set(frames: dict[str, pd.DataFrame], window: Window, spec: DatasetSpec) -> pd.DataFrame:

@@ -2,7 +2,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.partitions import batches
-from ml_platform.lib.landing import file_sha256, read_batch
+from ml_platform.lib.landing import batch_path, file_sha256, read_batch
 from ml_platform.resources import DatasetResource, PlatformStorage
 
 
@@ -18,7 +18,7 @@ def raw_data(context: dg.AssetExecutionContext, dataset: DatasetResource,
              storage: PlatformStorage) -> dg.Output[pd.DataFrame]:
     """One landed batch file, as it arrived: cells kept as text, nothing dropped."""
     spec = dataset.load()
-    path = storage.landing_dir(spec) / context.partition_key
+    path = batch_path(storage.landing_dir(spec), context.partition_key)
     frame = read_batch(path, spec)
     digest = file_sha256(path)
     return dg.Output(

@@ -5,6 +5,7 @@ from ml_platform.defs.partitions import batches
 from ml_platform.k8s import DRIFT_OP_TAGS
 from ml_platform.lib.drift import detect_drift, evidently_html
 from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
+from ml_platform.lib.landing import batch_path
 from ml_platform.lib.plots import drift_effects_png, markdown_image
 from ml_platform.lib.training_set import SPLIT, content_version
 from ml_platform.resources import BentoStore, DatasetResource, PlatformStorage
@@ -78,7 +79,7 @@ def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame
     model = load_verified(model_info["path"], model_info["sha256"])
     decision = detect_drift(reference_profile, validated_data, spec,
                             predicted_probabilities(model, validated_data, spec))
-    html = storage.reports_dir("drift") / f"{context.partition_key}.html"
+    html = batch_path(storage.reports_dir("drift"), context.partition_key, ".html")
     reference_sample = pd.read_parquet(reference_profile["sample_path"])
     evidently_scores = evidently_html(reference_sample, validated_data, spec, str(html), max_rows=REFERENCE_SAMPLE_ROWS)
     table = decision.table()

@@ -1,6 +1,7 @@
 import dagster as dg
 import pandas as pd
 
+from ml_platform.defs.partitions import batches
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.defs.training.config import TrainingConfig
 from ml_platform.k8s import TRAINING_OP_TAGS
@@ -21,10 +22,15 @@ ALL_BATCHES = {"allow_missing_partitions": True}
 )
 def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd.DataFrame],
                  rejected_rows: dict[str, pd.DataFrame], dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
-    """The newest validated batches, minus any over the rejection limit, split train/test with a fixed seed."""
+    """The newest validated batches by landing time, minus any over the rejection limit, split with a fixed seed.
+
+    Landing time is the order in which the batches' partitions were added (Dagster lists dynamic
+    partitions in insertion order), so a newly landed batch is in the retrain it triggered, whatever its name.
+    """
     spec = dataset.load()
+    landing_order = context.instance.get_dynamic_partitions(batches.name)  # in the order they were added
     window = choose_window({k: len(v) for k, v in validated_data.items()},
-                           {k: len(v) for k, v in rejected_rows.items()}, spec)
+                           {k: len(v) for k, v in rejected_rows.items()}, spec, list(landing_order))
     for key, reason in window.excluded.items():
         context.log.warning(f"batch {key} left out of training: {reason}")
     data = build_training_set(validated_data, window, spec)
@@ -36,6 +42,7 @@ def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd
         "train_rows": split_counts.get("train", 0),
         "test_rows": split_counts.get("test", 0),
         "batches": dg.MetadataValue.json(window.batches),
+        "landing_order": dg.MetadataValue.json(window.landing_order),
         "excluded_batches": dg.MetadataValue.json(window.excluded),
         "class_balance": dg.MetadataValue.json(data[spec.target.name].value_counts().to_dict()),
     })
