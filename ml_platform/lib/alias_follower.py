@@ -3,7 +3,8 @@
 Promotion and `make rollback` only move an alias; every running service notices on its next poll,
 loads the version the alias now names and hands it over, so neither needs to know about the other.
 The champion must come from the BentoML store (checksum-verified, exactly what promotion approved);
-a shadow model may also come straight from the MLflow registry, since it was never promoted.
+a shadow model may also come straight from the MLflow registry, since it was never promoted, checked
+against the sha256 its version was tagged with when it was logged.
 """
 
 from __future__ import annotations

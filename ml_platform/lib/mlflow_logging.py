@@ -25,10 +25,17 @@ def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[st
 
 def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFrame, y: pd.Series,
                data_version: str, dagster_run_id: str) -> dict[str, Any]:
-    """Refit the winner on all training rows, log it with signature and example, register a version."""
-    import mlflow.sklearn
+    """Refit the winner on all training rows, log it (skops, spec-typed signature), register a version.
+
+    The model file's sha256 becomes a tag of the version, so every later load can check it."""
+    import mlflow
+    import skops
     import sklearn
-    from mlflow.models import infer_signature
+    from mlflow.models import Model
+
+    from ml_platform.lib import mlflow_flavor
+    from ml_platform.lib.model_signature import input_example, model_signature
+    from ml_platform.lib.registry import MODEL_SHA256_TAG
 
     model = build_pipeline(spec, best.estimator, best.params, spec.training.seed).fit(x, y)
     run = tracking.active_run()
@@ -36,20 +43,23 @@ def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFram
                          "train_rows": len(x)})
     tracking.log_metric(f"cv_{spec.thresholds.metric}", best.cv_score)
     tracking.set_tags({"data_version": data_version, "dataset": spec.name})
-    example = x.head(5)
-    info = mlflow.sklearn.log_model(
-        model,
+    info = Model.log(
+        artifact_path=None,
         name="model",
-        signature=infer_signature(example, model.predict(example)),
-        input_example=example,
+        flavor=mlflow_flavor,
+        flavor_name="sklearn",
+        sk_model=model,
+        signature=model_signature(spec, model.classes_),
+        input_example=input_example(spec, x),
         registered_model_name=spec.name,
-        serialization_format="cloudpickle",
-        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}",
+                          f"skops=={skops.__version__}"],
     )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     for key, value in {"data_version": data_version, "dagster_run_id": dagster_run_id,
-                       "estimator": best.estimator}.items():
+                       "estimator": best.estimator,
+                       MODEL_SHA256_TAG: info.metadata[mlflow_flavor.SHA256_KEY]}.items():
         client.set_model_version_tag(spec.name, version, key, value)
     experiment_id = run.info.experiment_id
     return {

@@ -1,26 +1,23 @@
 """The BentoML model store as the serving side sees it: champions saved with labels and a checksum.
 
 A stored model is written to BentoML's staging area and only enters the store when the `with` block
-exits cleanly, so a promotion that fails part-way leaves no model behind.
+exits cleanly, so a promotion that fails part-way leaves no model behind. Models are skops files
+(`model_format`), loaded only if their bytes match the sha256 recorded when they were staged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-MODEL_FILE = "model.joblib"
+from ml_platform.lib.model_format import ModelIntegrityError, dumps, loads_verified, sha256
+
+MODEL_FILE = "model.skops"
 SPEC_FILE = "spec.json"
-
-
-class ModelIntegrityError(RuntimeError):
-    """The stored model's bytes do not match the checksum recorded at promotion."""
 
 
 class ModelNotInStore(LookupError):
@@ -40,21 +37,22 @@ def tag_for(model_name: str, mlflow_version: str) -> str:
 @contextmanager
 def staged_champion(home: str, model_name: str, mlflow_version: str, model: Any, spec_json: str,
                     labels: dict[str, str], metadata: dict[str, Any]) -> Iterator[str]:
-    """Stage the model; it is committed to the store only if the caller's block succeeds."""
-    import bentoml
-    import joblib
+    """Stage the model; it is committed to the store only if the caller's block succeeds.
 
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    payload = buffer.getvalue()
-    checksum = hashlib.sha256(payload).hexdigest()
+    A tag already in the store is kept if it holds the same model. skops bytes cannot say so (they
+    carry object ids and uninitialised padding of tree nodes), so the two models' answers are compared.
+    """
+    import bentoml
+
     tag = tag_for(model_name, mlflow_version)
     existing = find(home, tag)
     if existing is not None:
-        if existing.info.metadata.get("sha256") != checksum:
-            raise ModelIntegrityError(f"{tag} is already in the store with different bytes")
+        if not _same_answers(load_verified(existing.path, existing.info.metadata.get("sha256")), model, spec_json):
+            raise ModelIntegrityError(f"{tag} is already in the store holding a different model")
         yield tag
         return
+    payload = dumps(model, where=tag)
+    checksum = sha256(payload)
     with bentoml.models.create(
         tag, labels={**labels, "mlflow_version": mlflow_version},
         metadata={**metadata, "sha256": checksum}, _model_store=_store(home),
@@ -84,15 +82,24 @@ def list_versions(home: str, model_name: str) -> list[Any]:
         return []
 
 
-def load_verified(model_dir: str, expected_sha256: str, loader: Callable[[str], Any] | None = None) -> Any:
+def load_verified(model_dir: str, expected_sha256: str | None) -> Any:
     """Load a stored model only if its bytes hash to what promotion recorded."""
-    import joblib
-
     path = os.path.join(model_dir, MODEL_FILE)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    if digest != expected_sha256:
-        raise ModelIntegrityError(f"{path}: sha256 {digest} does not match the recorded {expected_sha256}")
-    return (loader or joblib.load)(path)
+    return loads_verified(Path(path).read_bytes(), expected_sha256, path)
+
+
+def _same_answers(stored: Any, model: Any, spec_json: str) -> bool:
+    """The same classes and exactly the same probabilities on rows covering every category and range."""
+    import numpy as np
+    import pandas as pd
+
+    from ml_platform.lib.compiled_pipeline import probe_rows
+    from ml_platform.lib.spec import DatasetSpec
+
+    spec = DatasetSpec.model_validate_json(spec_json)
+    rows = pd.DataFrame(probe_rows(spec), columns=spec.feature_names)
+    return list(stored.classes_) == list(model.classes_) and \
+        np.array_equal(stored.predict_proba(rows), model.predict_proba(rows))
 
 
 def read_spec_json(model_dir: str) -> dict[str, Any]:

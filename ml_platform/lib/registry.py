@@ -1,14 +1,19 @@
 """The MLflow model registry, reduced to what the platform needs: versions and the `champion` alias.
 
 Promotion moves the alias in one registry call, so two retrains finishing together cannot leave a
-half-set champion: the last call wins and each call is whole.
+half-set champion: the last call wins and each call is whole. A model is loaded from the artifact
+store only if its bytes match the sha256 its version was tagged with when it was logged: the tag
+lives in the registry's database, out of reach of whoever can write the artifact store.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 CHAMPION = "champion"
+MODEL_SHA256_TAG = "model_sha256"
 
 
 class Registry:
@@ -53,6 +58,19 @@ class Registry:
             self.client.set_model_version_tag(self.model_name, version, key, str(value))
 
     def load_model(self, version: str) -> Any:
-        import mlflow.sklearn
+        """The version's fitted pipeline, checked against its sha256 tag and built by skops (no pickle)."""
+        from mlflow.artifacts import download_artifacts
 
-        return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+        from ml_platform.lib.mlflow_flavor import MODEL_FILE
+        from ml_platform.lib.model_format import ModelIntegrityError, loads_verified
+
+        where = f"models:/{self.model_name}/{version}"
+        recorded = self.version_tags(version).get(MODEL_SHA256_TAG)
+        if not recorded:
+            raise ModelIntegrityError(f"{where}: no {MODEL_SHA256_TAG} tag to check it against, so it is not loaded")
+        source = self.client.get_model_version_download_uri(self.model_name, version)
+        with tempfile.TemporaryDirectory() as folder:
+            path = download_artifacts(artifact_uri=f"{source.rstrip('/')}/{MODEL_FILE}", dst_path=folder,
+                                      tracking_uri=self.tracking_uri)
+            data = Path(path).read_bytes()
+        return loads_verified(data, recorded, where)

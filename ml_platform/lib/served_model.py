@@ -64,7 +64,7 @@ def single_threaded(model: Any) -> Any:
 def from_store(stored: Any) -> ServedModel:
     """A model from the BentoML store, loaded only if its bytes match the checksum taken at promotion."""
     metadata = stored.info.metadata
-    model = model_store.load_verified(stored.path, metadata["sha256"])
+    model = model_store.load_verified(stored.path, metadata.get("sha256"))
     labels = stored.info.labels
     return ServedModel(single_threaded(model), stored_version(stored),
                        labels.get("data_version", ""),

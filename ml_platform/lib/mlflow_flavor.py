@@ -1,0 +1,66 @@
+"""How a model is logged to MLflow: the sklearn flavor in skops, and a pyfunc that answers with probabilities.
+
+`mlflow.sklearn` writes the model as skops with the platform's trusted types, so MLflow's own
+`mlflow.sklearn.load_model` works and unpickles nothing. Its `python_function` flavor is then pointed
+at this module, because the sklearn one answers labels only (or, with `pyfunc_predict_fn=
+"predict_proba"`, probabilities without labels). MLflow imports the loader by name from the installed
+platform, so the artifact holds neither code nor pickle, and the trusted types come from the
+platform's code rather than from the MLmodel file beside the model, which the artifact's writer controls.
+
+The file's sha256 goes into MLmodel's metadata (and, from `log_winner`, into the registry's version
+tag). `mlflow.pyfunc.load_model` checks the former, which catches a corrupted file; someone who can
+write the artifact store could rewrite both files, so the platform's own loads (`Registry.load_model`)
+check the registry's tag instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_platform.lib.model_format import TRUSTED_TYPES, loads_verified, sha256
+from ml_platform.lib.model_signature import LABEL, probability_column
+
+MODEL_FILE = "model.skops"  # where mlflow.sklearn writes a skops model inside the logged model
+SHA256_KEY = "model_sha256"
+
+
+def save_model(sk_model: Any, path: str, mlflow_model: Any, **sklearn_options: Any) -> None:
+    """The model directory, as `mlflow.models.Model.log(flavor=<this module>, sk_model=...)` asks for it."""
+    import mlflow.sklearn
+    from mlflow import pyfunc
+    from mlflow.models.model import MLMODEL_FILE_NAME
+
+    mlflow.sklearn.save_model(sk_model, path, mlflow_model=mlflow_model, serialization_format="skops",
+                              skops_trusted_types=list(TRUSTED_TYPES), **sklearn_options)
+    mlflow_model.flavors[pyfunc.FLAVOR_NAME].update({pyfunc.MAIN: __name__, pyfunc.DATA: MODEL_FILE})
+    mlflow_model.metadata = {**(mlflow_model.metadata or {}), SHA256_KEY: sha256(Path(path, MODEL_FILE).read_bytes())}
+    mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+
+
+def _load_pyfunc(path: str) -> LabelAndProbabilities:
+    """MLflow's pyfunc loader hook; `path` is the skops file."""
+    from mlflow.models import Model
+    from mlflow.models.model import MLMODEL_FILE_NAME
+
+    recorded = (Model.load(Path(path).parent / MLMODEL_FILE_NAME).metadata or {}).get(SHA256_KEY)
+    return LabelAndProbabilities(loads_verified(Path(path).read_bytes(), recorded, path))
+
+
+class LabelAndProbabilities:
+    """The fitted pipeline as pyfunc: one row per input, the label then `probability_<class>` per class."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.classes = [str(c) for c in model.classes_]
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        rows = pd.DataFrame(data).reindex(columns=list(self.model.feature_names_in_))  # optional columns may be absent
+        probabilities = self.model.predict_proba(rows)
+        answer = pd.DataFrame(probabilities, columns=[probability_column(c) for c in self.classes], index=rows.index)
+        answer.insert(0, LABEL, np.asarray(self.classes, dtype=object)[probabilities.argmax(axis=1)])
+        return answer

@@ -1,0 +1,72 @@
+"""One platform for the model tests: champion v1 (BentoML store and MLflow) and a weaker v2 never promoted.
+
+Tests that alter a model's bytes put them back, so the platform is built once (about 40 s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dagster as dg
+import mlflow
+import pytest
+
+from ml_platform.definitions import build_defs, platform_resources
+from ml_platform.lib import model_store
+from ml_platform.lib.mlflow_flavor import MODEL_FILE
+from ml_platform.quickstart import run_platform
+from ml_platform_tests.conftest import Platform, write_spec
+
+WEAK = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1e-5]}}}}
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("model-platform")
+    spec_path = write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
+    resources = platform_resources(spec_path=str(spec_path), data_dir=str(root / "data"),
+                                   tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                                   artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml"))
+    (root / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+    built = Platform(root, spec_path, build_defs(resources), instance)
+    assert run_platform(built.defs, instance) == []
+    assert not built.retrain(run_config=WEAK).output_for_node("promoted_model")["promoted"]
+    assert model_store.find(built.bentoml_home, model_store.tag_for(built.spec.name, "2")) is None
+    yield built
+    instance.dispose()
+
+
+@pytest.fixture
+def tracking(platform) -> Iterator[str]:
+    """MLflow's fluent API (`mlflow.pyfunc.load_model`, ...) pointed at the platform's registry."""
+    uri, previous = platform.resources["mlflow_tracking"].tracking_uri, mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(previous)
+
+
+def logged_file(platform: Platform, version: str) -> Path:
+    """The version's model file in MLflow's artifact store."""
+    uri = platform.registry.client.get_model_version_download_uri(platform.spec.name, version)
+    return Path(urlparse(uri).path, MODEL_FILE)
+
+
+def stored_file(platform: Platform, version: str) -> Path:
+    """The version's model file in the BentoML store."""
+    return Path(platform.bentoml_home, "models", platform.spec.name, f"v{version}", model_store.MODEL_FILE)
+
+
+@contextmanager
+def tampered(path: Path) -> Iterator[None]:
+    """Flip 64 bytes in the middle of a model file, then put them back."""
+    original = path.read_bytes()
+    middle = len(original) // 2
+    path.write_bytes(original[:middle] + bytes(b ^ 0xFF for b in original[middle:middle + 64]) + original[middle + 64:])
+    try:
+        yield
+    finally:
+        path.write_bytes(original)

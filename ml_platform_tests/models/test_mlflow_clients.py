@@ -1,0 +1,44 @@
+"""MLflow's own clients load the champion and answer what the service answers, from skops files."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_platform.lib import model_store
+from ml_platform.lib.compiled_pipeline import probe_rows
+from ml_platform.lib.model_format import sha256
+from ml_platform.lib.registry import MODEL_SHA256_TAG
+from ml_platform.lib.served_model import from_store
+from ml_platform_tests.models.conftest import logged_file, stored_file
+
+RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teacher", "spending_score": 55}
+
+
+def test_mlflow_pyfunc_takes_an_api_record_and_answers_what_the_service_answers(platform, tracking):
+    spec = platform.spec
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
+    inputs = {c.name: (c.type.name, c.required) for c in pyfunc.metadata.get_input_schema().inputs}
+    assert inputs == {"age": ("long", True), "gender": ("string", True), "income": ("double", True),
+                      "occupation": ("string", True), "spending_score": ("long", True)}
+    answer = pyfunc.predict(pd.DataFrame([RECORD]))  # age is an int64 column, as the API takes it
+    served = from_store(model_store.find(platform.bentoml_home, model_store.tag_for(spec.name, "1")))
+    [(label, probabilities)] = served.predict([RECORD])
+    assert list(answer.columns) == ["label", *(f"probability_{c}" for c in served.classes)]
+    assert answer["label"].tolist() == [label]
+    assert answer.drop(columns="label").iloc[0].tolist() == pytest.approx(
+        [probabilities[c] for c in served.classes], abs=1e-6)  # the service rounds to 6 places
+    sklearn_flavor = mlflow.sklearn.load_model(f"models:/{spec.name}@champion")
+    assert sklearn_flavor.predict(pd.DataFrame([RECORD])).tolist() == [label]
+
+
+def test_both_copies_are_skops_files_with_recorded_checksums_and_the_same_answers(platform):
+    registry, spec = platform.registry, platform.spec
+    logged = logged_file(platform, "1")
+    assert registry.version_tags("1")[MODEL_SHA256_TAG] == sha256(logged.read_bytes())
+    assert not [p.name for p in logged.parent.iterdir() if p.suffix in (".pkl", ".pickle", ".joblib")]
+    stored = model_store.find(platform.bentoml_home, model_store.tag_for(spec.name, "1"))
+    assert stored.info.metadata["sha256"] == sha256(stored_file(platform, "1").read_bytes())
+    rows = pd.DataFrame(probe_rows(spec), columns=spec.feature_names)
+    assert np.array_equal(from_store(stored).model.predict_proba(rows),
+                          registry.load_model("1").predict_proba(rows))
