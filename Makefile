@@ -20,7 +20,7 @@ export BENTOML_DO_NOT_TRACK := True
 export DAGSTER_DISABLE_TELEMETRY := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: run test ui mlflow-ui serve clean install browser state simulate-drift rollback bench-serving soak
+.PHONY: run test ui mlflow-ui serve export-bento clean install browser state simulate-drift rollback bench-serving soak
 
 install: $(STAMP)
 
@@ -56,9 +56,13 @@ mlflow-ui: state
 	  --default-artifact-root $(MLFLOW_ARTIFACTS_DESTINATION)
 
 serve: state
-	$(BIN)/bentoml serve $$($(BIN)/bentoml list -o json | $(BIN)/python -c \
-	  'import json,sys; print(max(json.load(sys.stdin), key=lambda b: b["creation_time"])["tag"])') \
-	  --host 127.0.0.1 --port 3001
+	bento=$$($(BIN)/python -m ml_platform.lib.champion_bento) && \
+	  $(BIN)/bentoml serve "$$bento" --host 127.0.0.1 --port 3001
+
+# The champion's Bento unpacked into build/bento: the context of deploy/docker/bento.Dockerfile.
+export-bento: state
+	bento=$$($(BIN)/python -m ml_platform.lib.champion_bento) && rm -rf build/bento build/bento.tar && \
+	  mkdir -p build/bento && $(BIN)/bentoml export "$$bento" build/bento.tar && tar -xf build/bento.tar -C build/bento
 
 simulate-drift: state
 	$(BIN)/python -m ml_platform.simulate
@@ -73,4 +77,4 @@ soak: state
 	$(BIN)/python benchmarks/soak.py
 
 clean:
-	rm -rf .dagster_home .mlflow .bentoml data
+	rm -rf .dagster_home .mlflow .bentoml data build

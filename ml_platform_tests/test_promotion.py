@@ -1,9 +1,12 @@
-"""Promotion: a worse candidate never replaces the champion; a failed promotion changes nothing anywhere."""
+"""Promotion: a worse candidate never replaces the champion; the alias moves only to a stored, verified model."""
+
+from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 
 from ml_platform.lib import model_store
-from ml_platform.lib.promotion import gate, promote
+from ml_platform.lib.promotion import gate, promote, verify_stored
 from ml_platform.lib.registry import Registry
 from ml_platform.lib.spec import Thresholds
 from ml_platform.quickstart import run_platform
@@ -46,7 +49,7 @@ def test_a_worse_candidate_does_not_replace_the_champion(with_champion):
     assert result.output_for_node("bento")["model_tag"] == model_store.tag_for(platform.spec.name, "1")
 
 
-def test_a_failure_mid_promotion_leaves_the_old_champion_everywhere(with_champion, monkeypatch):
+def test_a_failure_as_the_alias_moves_leaves_the_old_champion_with_the_candidate_stored(with_champion, monkeypatch):
     platform = with_champion
 
     def registry_down(self, version):
@@ -56,24 +59,41 @@ def test_a_failure_mid_promotion_leaves_the_old_champion_everywhere(with_champio
     result = platform.retrain(raise_on_error=False)
     assert not result.success
     assert platform.registry.champion_version() == "1"
-    assert stored_versions(platform) == {"1"}  # the staged v2 never entered the store
+    assert stored_versions(platform) == {"1", "2"}  # committed before the alias was to move, never served
 
 
-def test_a_failure_as_the_store_commits_puts_the_alias_back(with_champion):
+def test_a_failure_as_the_store_commits_never_moves_the_alias(with_champion):
     platform = with_champion
     weak = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1e-5]}}}}
     assert platform.retrain(run_config=weak).output_for_node("trained_model")["version"] == "2"
-    moved_to = []
+    alias_at_commit = []
 
     class FailsOnCommit:
         def __enter__(self):
             return self
 
         def __exit__(self, *exc):
-            moved_to.append(platform.registry.champion_version())
+            alias_at_commit.append(platform.registry.champion_version())
             raise OSError("disk full while committing the model")
 
     with pytest.raises(OSError, match="disk full"):
         promote(platform.registry, "2", FailsOnCommit())
-    assert moved_to == ["2"]  # the alias had moved when the commit failed...
-    assert platform.registry.champion_version() == "1"  # ...and was put back
+    assert alias_at_commit == ["1"] and platform.registry.champion_version() == "1"
+
+
+def test_a_stored_model_that_fails_its_checksum_is_never_made_champion(with_champion):
+    platform = with_champion
+    weak = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1e-5]}}}}
+    assert platform.retrain(run_config=weak).output_for_node("trained_model")["version"] == "2"
+    home, spec = platform.bentoml_home, platform.spec
+    tag = model_store.tag_for(spec.name, "2")
+    with model_store.staged_champion(home, spec.name, "2", platform.registry.load_model("2"),
+                                     spec.model_dump_json(), labels={}, metadata={}):
+        pass
+    model_file = Path(model_store.find(home, tag).path, model_store.MODEL_FILE)
+    stored = model_file.read_bytes()
+    model_file.write_bytes(stored[:-1] + bytes([stored[-1] ^ 0xFF]))  # a torn or altered write
+
+    with pytest.raises(model_store.ModelIntegrityError):
+        promote(platform.registry, "2", nullcontext(), verify=lambda: verify_stored(home, tag))
+    assert platform.registry.champion_version() == "1"

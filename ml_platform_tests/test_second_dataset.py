@@ -1,9 +1,14 @@
-"""A user's own files and one YAML spec run the whole platform without code changes."""
+"""A user's own files and one YAML spec run the whole platform without code changes, and its Bento serves."""
 
+import os
+
+import httpx
 import pandas as pd
 import yaml
 from sklearn.datasets import load_breast_cancer
 
+from benchmarks import service_process
+from ml_platform.lib.champion_bento import champion_bento
 from ml_platform.lib.model_store import find, load_verified
 from ml_platform.quickstart import run_platform
 
@@ -45,3 +50,19 @@ def test_binary_numeric_dataset_from_csv_files_runs_end_to_end(make_platform, tm
     predicted = model.predict(frame.drop(columns="diagnosis").head(50))
     assert set(predicted) <= {"malignant", "benign"}
     assert (pd.Series(predicted) == frame["diagnosis"].head(50).to_numpy()).mean() > 0.85
+
+
+    # `make serve`: the Bento of this dataset's champion, with no ML_PLATFORM_MODEL_TAG: it knows its model.
+    bento = champion_bento(platform.registry, platform.bentoml_home)
+    env = {**{k: v for k, v in os.environ.items() if k != "ML_PLATFORM_MODEL_TAG"},
+           "BENTOML_HOME": platform.bentoml_home, "MLFLOW_TRACKING_URI": platform.registry.tracking_uri,
+           "ML_PLATFORM_INFERENCE_LOG_DIR": str(tmp_path / "inference_log")}
+    process, port = service_process.serve(str(bento.tag), env, output=tmp_path / "serve.log")
+    try:
+        record = frame.drop(columns="diagnosis").iloc[0].to_dict()
+        answer = httpx.post(f"http://{service_process.HOST}:{port}/predict", json=record, timeout=30)
+        assert answer.status_code == 200, answer.text
+        [prediction] = answer.json()
+        assert prediction["model_version"] == "1" and prediction["label"] in {"malignant", "benign"}
+    finally:
+        service_process.stop(process)

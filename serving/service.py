@@ -1,10 +1,10 @@
 """The BentoML service for the champion model.
 
-The Bento carries the model promoted when it was built (ML_PLATFORM_MODEL_TAG, set by the `bento`
-asset); with MLFLOW_TRACKING_URI set, the service then follows the registry's `champion` alias and
-swaps models without a restart. The request type is derived from the dataset spec stored beside the
-model. Everything around the model call (auth, size limits, headers, /model) lives in
-`serving/middleware.py`; what a worker holds lives in `serving/state.py`.
+The Bento carries the model promoted when it was built (its manifest's `model_tag` label, set by the
+`bento` asset; ML_PLATFORM_MODEL_TAG overrides it); with MLFLOW_TRACKING_URI set, the service then
+follows the registry's `champion` alias and swaps models without a restart. The request type is
+derived from the dataset spec stored beside the model. Everything around the model call (auth, size
+limits, headers, /model) lives in `serving/middleware.py`; what a worker holds lives in `serving/state.py`.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Settings:
         env = os.environ.get
         data_dir = Path(env("ML_PLATFORM_DATA_DIR", "data"))
         return cls(
-            model_tag=env("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest"),
+            model_tag=env("ML_PLATFORM_MODEL_TAG") or built_for_model_tag() or "customer-segmentation:latest",
             bentoml_home=env("BENTOML_HOME", str(Path.home() / "bentoml")),
             tracking_uri=env("MLFLOW_TRACKING_URI") or None,
             reload_seconds=float(env("ML_PLATFORM_RELOAD_SECONDS", "5")),
@@ -45,6 +45,19 @@ class Settings:
             access_log=env("ML_PLATFORM_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),
             workers=int(env("ML_PLATFORM_SERVICE_WORKERS", "1")),
         )
+
+
+def built_for_model_tag() -> str | None:
+    """Inside a built Bento (code under `<bento>/src`), the model its manifest says it was built for.
+
+    The `bento` asset labels each Bento with `model_tag`, so `bentoml serve <Bento>` and a container
+    built from it serve their own model with no setting; None when running from a checkout."""
+    import yaml
+
+    manifest = SOURCE_ROOT.parent / "bento.yaml"
+    if SOURCE_ROOT.name != "src" or not manifest.is_file():
+        return None
+    return (yaml.safe_load(manifest.read_text()).get("labels") or {}).get("model_tag")
 
 
 def source_digest() -> str:

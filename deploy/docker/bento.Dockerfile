@@ -1,21 +1,18 @@
 # syntax=docker/dockerfile:1
 # The Bento as an image, without `bentoml containerize` (which needs a Docker daemon at build time).
-# The build context is an exported Bento, models included:
-#   bentoml export ml-platform-classifier:latest build/bento.tar
-#   mkdir -p build/bento && tar -xf build/bento.tar -C build/bento
-#   docker build -f deploy/docker/bento.Dockerfile --build-arg MODEL_TAG=customer-segmentation:v1 \
-#     -t ml-platform/bento:0.1.0 build/bento
+# The build context is an exported Bento, models included; its bento.yaml names the model it was built
+# for (label `model_tag`), which the service serves with no setting (serving/settings.py):
+#   make export-bento     # the champion's Bento, unpacked into build/bento
+#   docker build -f deploy/docker/bento.Dockerfile -t ml-platform/bento:0.1.0 build/bento
 FROM python:3.11.11-slim-bookworm
 
-ARG MODEL_TAG
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BENTO_PATH=/home/bentoml/bento \
     BENTOML_HOME=/tmp/bentoml \
-    BENTOML_DO_NOT_TRACK=True \
-    ML_PLATFORM_MODEL_TAG=${MODEL_TAG}
+    BENTOML_DO_NOT_TRACK=True
 
 RUN groupadd --system --gid 10002 bentoml \
  && useradd --system --uid 10002 --gid bentoml --create-home --home-dir /home/bentoml --shell /usr/sbin/nologin bentoml

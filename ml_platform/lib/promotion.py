@@ -1,10 +1,12 @@
-"""The promotion gate, and a promotion that either happens everywhere or nowhere."""
+"""The promotion gate, and a promotion whose every interrupted state still serves a champion."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ml_platform.lib import model_store
 from ml_platform.lib.spec import Thresholds
 
 
@@ -32,18 +34,27 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, limits:
                               f"(tolerance {limits.promotion_tolerance:.4f})")
 
 
-def promote(registry: Any, version: str, stage: Any) -> str | None:
-    """Stage the model for serving, move the `champion` alias, then let the stage commit.
+def promote(registry: Any, version: str, stage: Any, verify: Callable[[], None] = lambda: None) -> str | None:
+    """Commit the model to the serving store, then move the `champion` alias in one registry call.
 
-    `stage` is a context manager that commits the model to the serving store on clean exit. The alias
-    moves inside it, so a failure before the commit discards the staged model, and a failure in the
-    commit itself puts the alias back. Returns the previous champion version.
+    `stage` is a context manager that commits the model to the serving store on clean exit; `verify`
+    checks the store holds it intact. Only then is the version tagged with the champion it replaces
+    and the alias moved, so a promotion stopped anywhere (even by SIGKILL) leaves the alias naming a
+    version every service can load: the old champion before the move, the new one after it.
+    Returns the previous champion version.
     """
     previous = registry.champion_version()
-    try:
-        with stage:
-            registry.set_champion(version)
-    except BaseException:
-        registry.restore_champion(previous)
-        raise
+    with stage:
+        pass
+    verify()
+    registry.tag_version(version, {"previous_champion": previous or ""})
+    registry.set_champion(version)
     return previous
+
+
+def verify_stored(home: str, tag: str) -> None:
+    """The model must be in the serving store and load with the checksum recorded when it was saved."""
+    stored = model_store.find(home, tag)
+    if stored is None:
+        raise model_store.ModelNotInStore(f"{tag} is not in the BentoML store at {home}")
+    model_store.load_verified(stored.path, stored.info.metadata["sha256"])

@@ -3,8 +3,10 @@
     python -m ml_platform.lib.rollback [--to VERSION]
 
 Promotion tags each champion with `previous_champion`; rolling back follows that tag (or goes to
-`--to`). Only a version that is in the BentoML store can become champion again, because that is where
-running services load it from; they follow the alias on their next poll, without a restart.
+`--to`). Only a version that is in the BentoML store and passes its checksum can become champion
+again, because that is where running services load it from; they follow the alias on their next
+poll, without a restart. On Kubernetes it runs in the code location's pod, which has the same
+registry and store (deploy/README.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sys
 
 from ml_platform.lib import model_store
+from ml_platform.lib.promotion import verify_stored
 from ml_platform.lib.registry import Registry
 
 
@@ -31,8 +34,10 @@ def rollback(registry: Registry, bentoml_home: str, to: str | None = None) -> tu
         raise RollbackError(f"v{current} has no previous champion recorded; name one with --to")
     if target == current:
         raise RollbackError(f"v{target} is already the champion")
-    if model_store.find(bentoml_home, model_store.tag_for(registry.model_name, target)) is None:
-        raise RollbackError(f"v{target} is not in the BentoML store at {bentoml_home}: services cannot load it")
+    try:
+        verify_stored(bentoml_home, model_store.tag_for(registry.model_name, target))
+    except (model_store.ModelNotInStore, model_store.ModelIntegrityError) as exc:
+        raise RollbackError(f"v{target} cannot be served: {exc}") from exc
     registry.set_champion(target)
     registry.tag_version(target, {"rolled_back_from": current})
     return current, target

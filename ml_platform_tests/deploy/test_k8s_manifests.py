@@ -3,6 +3,7 @@ and the Bento, MLflow and shared storage are wired the way the issue asks."""
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform.quickstart import ENV
@@ -87,3 +88,58 @@ def test_network_policies_open_only_the_bento_to_other_namespaces():
                     for peer in rule["from"] if "namespaceSelector" in peer]
     assert [p["metadata"]["name"] for p in from_outside] == ["bento-http-ingress"]
     assert any(p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"] for p in policies)
+
+
+def code_location_mount() -> str:
+    """Where the code location and its run pods see the shared volume (helm/values.yaml)."""
+    values = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
+    [mount] = values["dagster-user-deployments"]["deployments"][0]["volumeMounts"]
+    return mount["mountPath"]
+
+
+def mounts_of(container: dict, pod: dict) -> dict[str, tuple[dict, dict]]:
+    """mountPath -> (the mount, its volume)."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    return {m["mountPath"]: (m, volumes[m["name"]]) for m in container["volumeMounts"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_bento_follows_the_registry_and_loads_from_the_shared_store(overlay):
+    objects = by_kind(build(K8S / "overlays" / overlay))
+    platform_env = objects[("ConfigMap", "ml-platform-env")]["data"]
+    pod = objects[("Deployment", "bento")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"]["valueFrom"]["configMapKeyRef"] == {"name": "ml-platform-env",
+                                                                          "key": "MLFLOW_TRACKING_URI"}
+    assert 0 < float(env["ML_PLATFORM_RELOAD_SECONDS"]["value"]) <= 10, "the stated follow time depends on it"
+    mounts = mounts_of(container, pod)
+    home = env["BENTOML_HOME"]["value"]
+    holding_home = max((p for p in mounts if home.startswith(p + "/")), key=len)
+    assert "emptyDir" in mounts[holding_home][1], "BENTOML_HOME is per pod: serve wipes its metrics folder"
+    store, store_volume = mounts[home + "/models"]
+    assert store_volume["persistentVolumeClaim"]["claimName"] == "ml-platform-shared" and store["readOnly"]
+    assert store["subPath"] == platform_env["BENTOML_HOME"].removeprefix(code_location_mount() + "/") + "/models"
+    artifacts, artifacts_volume = mounts[platform_env["MLFLOW_ARTIFACTS_DESTINATION"]]
+    assert "persistentVolumeClaim" in artifacts_volume and artifacts["readOnly"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_bento_may_call_dns_and_the_mlflow_server_only(overlay):
+    objects = by_kind(build(K8S / "overlays" / overlay))
+    bento_labels = objects[("Deployment", "bento")]["spec"]["template"]["metadata"]["labels"]
+    egress = [p for p in objects.values() if p["kind"] == "NetworkPolicy" and "Egress" in p["spec"]["policyTypes"]
+              and p["spec"]["podSelector"]["matchLabels"].items() <= bento_labels.items()]
+    rules = [rule for policy in egress for rule in policy["spec"]["egress"]]
+    assert rules and all(rule.get("ports") for rule in rules), "every egress rule names its ports"
+    dns = [rule for rule in rules if "to" not in rule]
+    assert [{p["port"] for p in rule["ports"]} for rule in dns] == [{53}]
+    mlflow = objects[("Deployment", "mlflow")]["spec"]["template"]
+    service = objects[("Service", "mlflow")]["spec"]
+    [to_mlflow] = [rule for rule in rules if "to" in rule]
+    [peer] = to_mlflow["to"]
+    assert set(peer) == {"podSelector"}
+    assert peer["podSelector"]["matchLabels"].items() <= mlflow["metadata"]["labels"].items()
+    container_port = next(p["containerPort"] for p in mlflow["spec"]["containers"][0]["ports"]
+                          if p["name"] == service["ports"][0]["targetPort"])
+    assert [(p["protocol"], p["port"]) for p in to_mlflow["ports"]] == [("TCP", container_port)]

@@ -1,4 +1,5 @@
-"""SIGKILL in the middle of training or of promotion: the champion is unchanged everywhere, a re-run works."""
+"""SIGKILL in training and at every boundary of promotion: the alias always names a model the store holds
+and verifies (the old champion before the alias moves, the new one after), and a re-run succeeds."""
 
 import os
 import signal
@@ -7,8 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
+
 from ml_platform.lib import model_store
+from ml_platform.lib.promotion import verify_stored
 from ml_platform.quickstart import run_platform
+from ml_platform_tests.faults.retrain_process import PAUSE_POINTS
 
 
 def retrain_in_subprocess(platform, pause_at: str, ready: Path) -> subprocess.Popen:
@@ -39,17 +44,36 @@ def kill_at(platform, pause_at: str, ready: Path) -> None:
     process.wait(timeout=30)
 
 
-def test_sigkill_mid_fit_and_mid_promotion_leave_the_champion_and_a_rerun_succeeds(make_platform, tmp_path):
+def champion_that_serves(platform) -> str:
+    """The version the alias names, once the store is shown to hold it with the bytes promotion recorded."""
+    champion = platform.registry.champion_version()
+    verify_stored(platform.bentoml_home, model_store.tag_for(platform.spec.name, champion))
+    return champion
+
+
+def retry_promotion(platform) -> dg.ExecuteInProcessResult:
+    """What a run retry does after a killed promotion: the promotion and the Bento again, same candidate."""
+    return platform.job("retrain").execute_in_process(
+        instance=platform.instance, asset_selection=[dg.AssetKey("promoted_model"), dg.AssetKey("bento")])
+
+
+def test_sigkill_at_every_boundary_leaves_a_champion_that_serves_and_a_rerun_succeeds(make_platform, tmp_path):
     platform = make_platform()
     assert run_platform(platform.defs, platform.instance) == []
-    champion, stored = platform.registry.champion_version(), stored_versions(platform)
-    for pause_at in ("fit", "set_champion"):
+    for pause_at in PAUSE_POINTS:
+        champion, stored = champion_that_serves(platform), stored_versions(platform)
         kill_at(platform, pause_at, tmp_path / f"ready-{pause_at}")
-        assert platform.registry.champion_version() == champion, pause_at
-        assert stored_versions(platform) == stored, pause_at
+        now, added = champion_that_serves(platform), stored_versions(platform) - stored
         assert half_written_files(platform) == [], pause_at
+        if pause_at in ("fit", "staging"):
+            assert (now, added) == (champion, set()), pause_at
+        elif pause_at == "alias":  # the candidate is committed but was never named champion
+            assert now == champion and len(added) == 1, pause_at
+            retried = retry_promotion(platform)
+            assert retried.success and champion_that_serves(platform) == added.pop()
+        else:
+            assert now != champion and added == {now}, pause_at
 
-    done = tmp_path / "rerun"
-    rerun = retrain_in_subprocess(platform, "none", done)
-    assert rerun.wait(timeout=300) == 0 and done.read_text() == "done"
-    assert platform.registry.champion_version() in stored_versions(platform)
+        rerun = platform.retrain()
+        assert rerun.success, pause_at
+        assert champion_that_serves(platform) == rerun.output_for_node("promoted_model")["champion_version"]

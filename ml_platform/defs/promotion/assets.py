@@ -2,7 +2,7 @@ import dagster as dg
 
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib import model_store
-from ml_platform.lib.promotion import promote
+from ml_platform.lib.promotion import promote, verify_stored
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
 
 
@@ -19,8 +19,8 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
                    bento_store: BentoStore) -> dg.Output[dict]:
     """The champion: the candidate if it passed the gate, else the model that was already serving.
 
-    Promotion saves the model to the BentoML store and moves the MLflow alias `champion` as one step;
-    a failure anywhere leaves the previous champion in place in both.
+    Promotion commits the model to the BentoML store, verifies it there, and only then moves the
+    MLflow alias `champion` (one registry call): stopped anywhere, the alias names a stored model.
     """
     spec = dataset.load()
     registry = mlflow_tracking.registry()
@@ -33,8 +33,9 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
                                       f"evaluated against v{evaluation_report['champion_version']}")
     if promote_now:
         stage = _stage(bento_store, registry, spec, candidate, evaluation_report["candidate"])
-        previous = promote(registry, candidate, stage)
-        registry.tag_version(candidate, {"previous_champion": previous or ""})
+        candidate_tag = model_store.tag_for(spec.name, candidate)
+        previous = promote(registry, candidate, stage,
+                           verify=lambda: verify_stored(bento_store.home_path, candidate_tag))
         champion, metrics = candidate, evaluation_report["candidate"]
         context.log.info(f"promoted v{candidate} (was {previous or 'none'}): {reason}")
     elif current is None:

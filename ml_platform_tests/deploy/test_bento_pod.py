@@ -1,0 +1,123 @@
+"""The one model path on Kubernetes, run on 127.0.0.1: the Bento, with exactly the env and mounts its rendered
+Deployment gives a pod, follows a promotion and a cluster-side rollback made through the platform's
+registry (a real `mlflow server`) and the model store on the shared volume."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+
+import dagster as dg
+import httpx
+
+from benchmarks.service_process import HOST, free_port, stop, wait_until_up
+from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
+from ml_platform.lib.champion_bento import champion_bento
+from ml_platform.lib.registry import Registry
+from ml_platform.quickstart import ENV, run_platform
+from ml_platform_tests.conftest import FAST_TRAINING, write_spec
+from ml_platform_tests.deploy import bento_pod
+from ml_platform_tests.deploy.kustomize import build
+from ml_platform_tests.deploy.mlflow_server import mlflow_server
+from ml_platform_tests.deploy.test_k8s_manifests import K8S, by_kind, code_location_mount
+
+RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teacher", "spending_score": 55}
+SLACK_SECONDS = 5.0  # a model load and a busy 2-core machine, beyond the poll interval itself
+
+
+def code_location_env(config_map: dict, shared, tracking_uri: str, spec_path) -> dict[str, str]:
+    """The ConfigMap as the code location's pods (and so `kubectl exec` into them) read it."""
+    mounts = bento_pod.Mounts(((code_location_mount(), shared),))
+    env = {name: mounts.local(value) for name, value in config_map.items()}
+    return {**env, "MLFLOW_TRACKING_URI": tracking_uri, "ML_PLATFORM_DATASET": str(spec_path)}
+
+
+def export_bento(home: str, tag: str, into) -> None:
+    """`make export-bento`: the image's build context."""
+    into.mkdir(parents=True)
+    archive = into.parent / "bento.tar"
+    subprocess.run([sys.executable, "-m", "bentoml", "export", tag, str(archive)], check=True, capture_output=True,
+                   env={"PATH": "/usr/bin:/bin", "BENTOML_HOME": home, "BENTOML_DO_NOT_TRACK": "True"})
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+
+
+class Follow(threading.Thread):
+    """Polls the alias and the served version until both name `target`; records when each first did."""
+
+    def __init__(self, registry: Registry, served, target: str):
+        super().__init__(daemon=True)
+        self.registry, self.served, self.target = registry, served, target
+        self.alias_at = self.served_at = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 600
+        while self.served_at is None and time.monotonic() < deadline:
+            now = time.monotonic()
+            if self.alias_at is None and self.registry.champion_version() == self.target:
+                self.alias_at = now
+            if self.alias_at is not None and self.served() == self.target:
+                self.served_at = time.monotonic()
+            time.sleep(0.1)
+
+    def lag(self) -> float:
+        self.join(120)
+        assert self.served_at is not None, f"the pod never served v{self.target}"
+        return self.served_at - self.alias_at
+
+
+def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path):
+    objects = by_kind(build(K8S / "overlays" / "prod"))
+    deployment = objects[("Deployment", "bento")]
+    shared, token = tmp_path / "shared", secrets.token_hex(16)
+    spec_path = write_spec(tmp_path / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
+    with mlflow_server(tmp_path, shared / "mlflow-artifacts") as tracking_uri:
+        location = code_location_env(objects[("ConfigMap", "ml-platform-env")]["data"], shared, tracking_uri, spec_path)
+        defs = build_defs(platform_resources(**{arg: location[name] for arg, name in ENV.items()}))
+        (tmp_path / "dagster_home").mkdir()
+        instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+        assert run_platform(defs, instance) == []
+        registry = defs.resources["mlflow_tracking"].registry()
+        home = location["BENTOML_HOME"]
+        export_bento(home, str(champion_bento(registry, home).tag), tmp_path / "image" / "bento")
+
+        pod_secrets = {"ml-platform-secrets": {"api-token": token}}
+        pod = deployment["spec"]["template"]["spec"]
+        mounts = bento_pod.mount_volumes(pod, tmp_path / "pod", shared, pod_secrets, tmp_path / "image" / "bento")
+        env = bento_pod.pod_env(deployment, objects, mounts, tracking_uri, pod_secrets, tmp_path / "pod" / "home")
+        port, log = free_port(), tmp_path / "pod.log"
+        process = bento_pod.start(tmp_path / "image" / "bento", env, port, log)
+        client = httpx.Client(base_url=f"http://{HOST}:{port}", headers={"Authorization": f"Bearer {token}"},
+                              timeout=30)
+
+        def served() -> str:
+            return client.post("/predict", json=RECORD).raise_for_status().json()[0]["model_version"]
+
+        try:
+            wait_until_up(process, port, output=log)
+            assert served() == "1"
+            poll_seconds = float(env["ML_PLATFORM_RELOAD_SECONDS"])
+
+            promotion = Follow(registry, served, "2")
+            promotion.start()
+            assert defs.resolve_job_def("retrain").execute_in_process(instance=instance, run_config=FAST_TRAINING).success
+            promoted_lag = promotion.lag()
+
+            rollback = Follow(registry, served, "1")
+            rollback.start()
+            command = subprocess.run([sys.executable, "-m", "ml_platform.lib.rollback"], cwd=PROJECT_DIR,
+                                     env={**location, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_DIR),
+                                          "HOME": str(tmp_path)},
+                                     capture_output=True, text=True, timeout=120)
+            assert command.returncode == 0, command.stderr
+            rolled_back_lag = rollback.lag()
+        finally:
+            client.close()
+            stop(process)
+            instance.dispose()
+    print(f"alias to pod: promotion {promoted_lag:.2f} s, rollback {rolled_back_lag:.2f} s (poll {poll_seconds} s)")
+    assert promoted_lag < poll_seconds + SLACK_SECONDS and rolled_back_lag < poll_seconds + SLACK_SECONDS
