@@ -24,10 +24,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(target: str, env: dict[str, str], port: int, output: Path | None = None) -> subprocess.Popen:
+def start(target: str, env: dict[str, str], port: int, output: Path | None = None,
+          prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`prefix` runs the server under another command (the tests drop capabilities with `setpriv`)."""
     sink = output.open("w") if output else subprocess.DEVNULL
     try:
-        return subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", HOST, "--port", str(port)],
+        return subprocess.Popen([*prefix, sys.executable, "-m", "bentoml", "serve", target, "--host", HOST, "--port", str(port)],
                                 cwd=PROJECT_DIR, env=env, start_new_session=True, stdout=sink, stderr=subprocess.STDOUT)
     finally:
         if output:

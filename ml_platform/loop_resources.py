@@ -18,11 +18,15 @@ LOOP_SENSORS_DEFAULT_STATUS = dg.DefaultSensorStatus.RUNNING
 
 
 class LoopStorage(dg.ConfigurableResource):
-    """The service's inference log (it writes, the loop reads) and the delayed label files."""
+    """The service's inference log (it writes, the loop reads) and the delayed label files.
+
+    `orphan_after_minutes` is when the reader itself closes a log file no writer has touched: a
+    backstop for a replica that died and never came back, far beyond the writers' own lease."""
 
     inference_log_dir: str
     labels_dir: str
     label_wait_minutes: float = 60.0
+    orphan_after_minutes: float = 10.0
 
     @property
     def inference_log_path(self) -> Path:

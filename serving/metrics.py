@@ -26,6 +26,9 @@ class Metrics:
     reloads: Any
     refused: Any
     log_dropped: Any
+    log_write_errors: Any
+    log_writable: Any
+    shadow_errors: Any
 
 
 @cache
@@ -49,5 +52,11 @@ def metrics() -> Metrics:
                         ["role", "outcome"]),
         refused=Gauge("ml_platform_model_refused", "1 while the version an alias names is refused, by reason",
                       ["role", "model_version", "reason"], multiprocess_mode="livemax"),
-        log_dropped=Counter("ml_platform_inference_log_dropped", "Log records dropped: the writer fell behind"),
+        log_dropped=Counter("ml_platform_inference_log_dropped", "Answered records the inference log lost, by reason "
+                            "(queue_full, write_error, unrenderable)", ["reason"]),
+        log_write_errors=Counter("ml_platform_inference_log_write_errors", "Failed attempts to write the inference log"),
+        log_writable=Gauge("ml_platform_inference_log_writable", "1 while the worker's inference log takes writes",
+                           multiprocess_mode="livemin"),
+        shadow_errors=Counter("ml_platform_shadow_errors", "Shadow model calls that raised (the champion's records "
+                              "are logged without the shadow's answer)"),
     )

@@ -12,10 +12,9 @@ import hmac
 import json
 import re
 import time
-import uuid
 from typing import Any
 
-from ml_platform.lib.request_schema import CURRENT_REQUEST_ID, CURRENT_SERVED_BY
+from ml_platform.lib.request_schema import CURRENT_REQUEST, RequestIdentity
 from serving.asgi_io import Response, replay_body
 from serving.errors import error_body, json_error
 
@@ -36,11 +35,9 @@ class ServingMiddleware:
         started = time.perf_counter()
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
-        CURRENT_REQUEST_ID.set(request_id)
-        served_by: list = []  # the batch function adds the model that answered, through each record
-        CURRENT_SERVED_BY.set(served_by)
-        response = Response(send, lambda message: self._version_headers(request_id, served_by, message))
+        identity = RequestIdentity.new(given if SAFE_REQUEST_ID.match(given) else None)
+        CURRENT_REQUEST.set(identity)  # each record takes its ids from it; the batch adds who answered
+        response = Response(send, lambda message: self._version_headers(identity, message))
         try:
             refusal = self._refusal(scope, headers)
             if refusal is None and scope["method"] == "POST":
@@ -96,9 +93,9 @@ class ServingMiddleware:
                                           [{"field": "", "msg": str(exc)[:200], "type": "json_invalid"}]))
         return body, None
 
-    def _version_headers(self, request_id: str, served_by: list, message: dict) -> list[tuple[bytes, bytes]]:
-        served = served_by[-1] if served_by else self.state.champion
-        extra = [(b"x-request-id", request_id.encode()), (b"x-code-version", self.state.settings.code_version.encode())]
+    def _version_headers(self, identity: RequestIdentity, message: dict) -> list[tuple[bytes, bytes]]:
+        served = identity.served_by[-1] if identity.served_by else self.state.champion
+        extra = [(b"x-request-id", identity.request_id.encode()), (b"x-code-version", self.state.settings.code_version.encode())]
         if served is not None:
             extra += [(b"x-model-version", served.version.encode()), (b"x-data-version", served.data_version.encode())]
         if message["status"] == 503:

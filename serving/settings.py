@@ -21,6 +21,7 @@ class Settings:
     log_dir: Path
     log_max_bytes: int
     log_max_seconds: float
+    log_lease_seconds: float
     max_body_bytes: int
     code_version: str
     access_log: bool
@@ -40,6 +41,7 @@ class Settings:
             log_dir=Path(env("ML_PLATFORM_INFERENCE_LOG_DIR") or data_dir / "inference_log"),
             log_max_bytes=int(env("ML_PLATFORM_INFERENCE_LOG_MAX_BYTES", str(64 * 1024 * 1024))),
             log_max_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS", "300")),
+            log_lease_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS", "60")),
             max_body_bytes=int(env("ML_PLATFORM_MAX_BODY_BYTES", str(256 * 1024))),
             code_version=env("ML_PLATFORM_CODE_VERSION") or source_digest(),
             access_log=env("ML_PLATFORM_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),

@@ -16,7 +16,7 @@ from typing import Any
 from bentoml.exceptions import ServiceUnavailable
 
 from ml_platform.lib.alias_follower import AliasFollower
-from ml_platform.lib.inference_log_writer import InferenceLogWriter
+from ml_platform.lib.inference_log_writer import Counters, Entry, InferenceLogWriter
 from ml_platform.lib.request_schema import Prediction
 from ml_platform.lib.served_model import ServedModel
 from ml_platform.lib.spec import DatasetSpec
@@ -47,8 +47,12 @@ class ServingState:
         A baked model that fails its checksum is refused: the worker stays up, not ready, and takes
         the champion from the registry as soon as the alias names a model that loads."""
         settings = self.settings
+        m = self.metrics
+        counters = Counters(dropped=lambda count, reason: m.log_dropped.labels(reason=reason).inc(count),
+                            shadow_error=m.shadow_errors.inc, write_error=m.log_write_errors.inc,
+                            writable=lambda ok: m.log_writable.set(1 if ok else 0))
         self.writer = InferenceLogWriter(settings.log_dir, settings.log_max_bytes, settings.log_max_seconds,
-                                         on_drop=self.metrics.log_dropped.inc)
+                                         lease_seconds=settings.log_lease_seconds, counters=counters)
         try:
             self.swap("champion", load_baked())
         except Exception as exc:
@@ -95,48 +99,47 @@ class ServingState:
         self.refusals.refuse(role, version, exc)
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
-        """Ready only with a champion loaded; either way the body names what was refused."""
+        """Ready with a champion loaded and an inference log that takes writes; the body says what is not.
+
+        A replica whose log folder refuses writes goes unready, so the orchestrator drains it instead of
+        letting it answer traffic the loop would never see."""
         champion = self.champion.version if self.champion else None
-        body = {"ready": champion is not None, "champion": champion, "refused": self.refusals.listed()}
-        return (200 if champion else 503), body
+        log_ok = self.writer is not None and self.writer.healthy
+        body = {"ready": champion is not None and log_ok, "champion": champion, "refused": self.refusals.listed(),
+                "inference_log": {"writable": log_ok, "error": self.writer.error if self.writer else "not started"}}
+        return (200 if body["ready"] else 503), body
 
     def predict(self, records: list[Any]) -> list[Prediction]:
         champion, shadow = self.champion, self.shadow
         if champion is None:
             raise ServiceUnavailable("no model loaded yet: see /readyz")
         rows = [record.model_dump() for record in records]
-        request_ids = [record.request_id for record in records]
         answers = champion.predict(rows)
         for record in records:  # the middleware reads it for the response's version headers
             record.served_by.append(champion)
         m = self.metrics
         m.batch_records.labels(champion.version).observe(len(rows))
-        m.batch_requests.labels(champion.version).observe(len(set(request_ids)))
+        m.batch_requests.labels(champion.version).observe(len({record.request_id for record in records}))
         self._count_predictions(answers, champion, "champion")
         timestamp = datetime.now(timezone.utc).isoformat()
-        self.writer.submit(partial(self._log_records, rows, request_ids, answers, champion, shadow, timestamp))
+        logged = [{"record_id": record.record_id, "request_id": record.request_id, "timestamp": timestamp,
+                   "model_version": champion.version, "inputs": row, "prediction": label,
+                   "probabilities": probabilities, "data_version": champion.data_version}
+                  for record, row, (label, probabilities) in zip(records, rows, answers)]
+        self.writer.submit(Entry(logged, partial(self._add_shadow_answers, shadow) if shadow else None))
         code = self.settings.code_version
-        return [Prediction.model_construct(request_id=request_id, label=label, probabilities=probabilities,
-                                           model_version=champion.version, data_version=champion.data_version,
-                                           code_version=code)
-                for request_id, (label, probabilities) in zip(request_ids, answers)]
+        return [Prediction.model_construct(record_id=record.record_id, request_id=record.request_id, label=label,
+                                           probabilities=probabilities, model_version=champion.version,
+                                           data_version=champion.data_version, code_version=code)
+                for record, (label, probabilities) in zip(records, answers)]
 
-    def _log_records(self, rows, request_ids, answers, champion, shadow, timestamp) -> list[dict]:
-        """Runs on the writer thread, so a shadow model costs the caller nothing."""
-        shadow_answers = shadow.predict(rows) if shadow is not None else None
-        records = []
-        for i, (row, request_id, (label, probabilities)) in enumerate(zip(rows, request_ids, answers)):
-            record = {"request_id": request_id, "timestamp": timestamp, "model_version": champion.version,
-                      "inputs": row, "prediction": label, "probabilities": probabilities,
-                      "data_version": champion.data_version}
-            if shadow_answers is not None:
-                shadow_label, shadow_probabilities = shadow_answers[i]
-                record["shadow"] = {"model_version": shadow.version, "prediction": shadow_label,
-                                    "probabilities": shadow_probabilities}
-            records.append(record)
-        if shadow_answers is not None:
-            self._count_predictions(shadow_answers, shadow, "shadow")
-        return records
+    def _add_shadow_answers(self, shadow: ServedModel, logged: list[dict]) -> None:
+        """Runs on the writer thread after the champion's records exist: a shadow costs callers nothing,
+        and a shadow that raises loses only its own answers (the writer counts the error)."""
+        answers = shadow.predict([record["inputs"] for record in logged])
+        for record, (label, probabilities) in zip(logged, answers):
+            record["shadow"] = {"model_version": shadow.version, "prediction": label, "probabilities": probabilities}
+        self._count_predictions(answers, shadow, "shadow")
 
     def _count_predictions(self, answers: list[tuple[str, Any]], model: ServedModel, role: str) -> None:
         for label, count in Counter(label for label, _ in answers).items():

@@ -1,25 +1,33 @@
-"""The inference log: the contract between the service (writer) and the closed loop (reader).
+"""The inference log: the contract between the service (many writers) and the closed loop (one reader).
 
-Layout: a folder of JSON Lines files. The service appends to `<stem>.jsonl.part`; rotating a file
-renames it to `<stem>.jsonl` (an atomic rename), and only closed `.jsonl` files are ever read, so a
-reader never sees half a file. Each line is one prediction:
+Layout: one folder, shared by every replica and worker. Each writer appends to files only it owns,
+`<stem>.jsonl.part`, and closes a file by renaming it to `<stem>.jsonl` (atomic). A stem names its
+owner uniquely across hosts:
 
-    {"request_id": str, "timestamp": ISO-8601 UTC, "model_version": str,
+    inference-<UTC yyyymmddThhmmss.ffffff>-<pid>-<process start ticks>-<random hex>-<host>
+
+The reader takes only closed files, and moves each one it has consumed into `consumed/`, so no order
+of closing can make it skip one. Each line is one record:
+
+    {"record_id": str, "request_id": str, "timestamp": ISO-8601 UTC, "model_version": str,
      "inputs": {feature: value, ...}, "prediction": str, "probabilities": {class: float, ...}}
 
-Stems sort by time (`inference-<UTC yyyymmddThhmmss.ffffff>-<pid>`), so files are read in order.
-
-Fields a reader may ignore, added by the service (`ml_platform.lib.inference_log_writer` writes):
-`"data_version": str` of the model that answered, and, in shadow mode only,
-`"shadow": {"model_version": str, "prediction": str, "probabilities": {class: float, ...}}`, the
-challenger's answer to the same inputs. A request with several records gives one line per record,
-all with the same request_id.
+`record_id` is made by the server and unique per record (`<server request id>-<index in request>`):
+it is the id a label names. `request_id` is the caller's `X-Request-ID` (or the server's id when none
+was sent), kept for tracing and never trusted to be unique. Optional fields: `data_version` of the
+model that answered, `host` of the writer, and in shadow mode `"shadow": {"model_version",
+"prediction", "probabilities"}`. A line without its final newline is a write cut short by a crash:
+readers ignore it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import socket
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,25 +36,77 @@ import pandas as pd
 
 OPEN_SUFFIX = ".jsonl.part"
 CLOSED_SUFFIX = ".jsonl"
-FIELDS = ["request_id", "timestamp", "model_version", "inputs", "prediction", "probabilities"]
+CONSUMED_DIR = "consumed"
+FIELDS = ["record_id", "request_id", "timestamp", "model_version", "inputs", "prediction", "probabilities"]
+_STEM = re.compile(r"^inference-\d{8}T\d{6}\.\d{6}-(?P<pid>\d+)-(?P<start>\d+)-(?P<token>[0-9a-f]+)-(?P<host>.+)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def new_stem() -> str:
-    return f"inference-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%f')}-{os.getpid()}"
+@dataclass(frozen=True)
+class Owner:
+    """One writer: the host (pod name in Kubernetes), the process and its start time, a random token."""
+
+    host: str
+    pid: int
+    start: int
+    token: str
+
+    @classmethod
+    def me(cls) -> Owner:
+        host = _UNSAFE.sub("_", os.environ.get("HOSTNAME") or socket.gethostname())[:63] or "host"
+        return cls(host, os.getpid(), process_start(os.getpid()) or 0, secrets.token_hex(4))
+
+    def new_stem(self) -> str:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+        return f"inference-{stamp}-{self.pid}-{self.start}-{self.token}-{self.host}"
+
+
+def owner_of(path: Path) -> Owner | None:
+    """The owner named in a log file's stem; None for a name this layout did not make."""
+    stem = path.name.removesuffix(OPEN_SUFFIX).removesuffix(CLOSED_SUFFIX)
+    match = _STEM.match(stem)
+    if match is None:
+        return None
+    return Owner(match["host"], int(match["pid"]), int(match["start"]), match["token"])
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None if no such process runs here.
+
+    With the pid it identifies a process on one host even across pid reuse and container restarts."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def closed_files(log_dir: Path) -> list[Path]:
+    """Closed files not consumed yet."""
     return sorted(Path(log_dir).glob(f"*{CLOSED_SUFFIX}")) if Path(log_dir).exists() else []
 
 
+def all_closed_files(log_dir: Path) -> list[Path]:
+    """Closed files, consumed or not: the whole history the loop can join labels to."""
+    return [*sorted((Path(log_dir) / CONSUMED_DIR).glob(f"*{CLOSED_SUFFIX}")), *closed_files(log_dir)]
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
-    with Path(path).open() as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """Every whole line of a file; a final line cut short by a crash (no newline) is not a record."""
+    text = Path(path).read_text(encoding="utf-8")
+    whole = text[: text.rfind("\n") + 1]
+    records = []
+    for number, line in enumerate(whole.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                raise ValueError(f"{Path(path).name} line {number}: not a JSON record ({exc})") from exc
+    return records
 
 
 def as_frame(records: list[dict[str, Any]], feature_names: list[str]) -> pd.DataFrame:
     """Flatten records into one row per prediction: the features, then the log's own columns."""
-    rows = [{**{n: r["inputs"].get(n) for n in feature_names}, "request_id": r["request_id"],
-             "timestamp": r["timestamp"], "model_version": r["model_version"], "prediction": r["prediction"]}
-            for r in records]
-    return pd.DataFrame(rows, columns=[*feature_names, "request_id", "timestamp", "model_version", "prediction"])
+    own = ["record_id", "request_id", "timestamp", "model_version", "prediction"]
+    rows = [{**{n: r["inputs"].get(n) for n in feature_names}, **{c: r.get(c) for c in own}} for r in records]
+    return pd.DataFrame(rows, columns=[*feature_names, *own])

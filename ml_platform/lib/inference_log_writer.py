@@ -1,49 +1,76 @@
-"""The writer side of the inference log (format and reader: `ml_platform.lib.inference_log`).
+"""The writer side of the inference log (format: `ml_platform.lib.inference_log`).
 
-A request thread only puts a callable on a queue; one background thread turns it into lines, appends
-them to the open `.jsonl.part` file and rotates it by size or age with an atomic rename. Closing drains
-the queue and closes the last file, so a clean shutdown loses nothing. Files left open by a process
-that died are closed at the next start, cut back to their last whole line.
+A request thread only puts an `Entry` on a bounded queue; one background thread renders it, appends it
+to a file this process owns and rotates that file by size or age. Nothing it meets stops it: a shadow
+model that raises costs only the shadow's answer, a write that fails is retried and then counted as
+dropped, and while the folder cannot be written `healthy` is False so /readyz drains the replica.
+Closing drains the queue and closes the last file, so a clean shutdown loses nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from ml_platform.lib.inference_log import CLOSED_SUFFIX, OPEN_SUFFIX, new_stem
+from ml_platform.lib.inference_log import Owner
+from ml_platform.lib.inference_log_file import OwnedFiles, StolenFile
+from ml_platform.lib.inference_log_recovery import folder_now, recover
 
 logger = logging.getLogger(__name__)
-Producer = Callable[[], Iterable[dict[str, Any]]]
 _CLOSE = object()
+RETRY_DELAYS = (0.05, 0.2, 0.5)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Records already built for the champion's answers; `shadow`, if any, adds its answers later."""
+
+    records: list[dict[str, Any]]
+    shadow: Callable[[list[dict[str, Any]]], None] | None = None
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Where the writer reports what it could not do (Prometheus counters in the service)."""
+
+    dropped: Callable[[int, str], None] = lambda count, reason: None
+    shadow_error: Callable[[], None] = lambda: None
+    write_error: Callable[[], None] = lambda: None
+    writable: Callable[[bool], None] = lambda ok: None
 
 
 class InferenceLogWriter:
     def __init__(self, log_dir: str | Path, max_bytes: int = 64 * 1024 * 1024, max_seconds: float = 300.0,
-                 max_pending: int = 100_000, on_drop: Callable[[], None] = lambda: None):
+                 max_pending: int = 10_000, lease_seconds: float = 60.0, counters: Counters = Counters()):
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.max_bytes, self.max_seconds, self.on_drop = max_bytes, max_seconds, on_drop
+        self.max_bytes, self.max_seconds, self.lease_seconds = max_bytes, max_seconds, lease_seconds
+        self.counters, self.owner = counters, Owner.me()
+        self.error: str | None = None
+        self._files = OwnedFiles(self.log_dir, self.owner)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
-        self._file: IO[str] | None = None
-        self._opened_at = 0.0
-        close_orphans(self.log_dir)
+        self._recovered_at = time.monotonic()
+        recover(self.log_dir, lease_seconds, self.owner)
         self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, producer: Producer) -> None:
+    @property
+    def healthy(self) -> bool:
+        return self.error is None and self._thread.is_alive()
+
+    def submit(self, entry: Entry) -> None:
         """Never blocks: if the writer is hopelessly behind, the records are dropped and counted."""
         try:
-            self._queue.put_nowait(producer)
+            self._queue.put_nowait(entry)
         except queue.Full:
-            self.on_drop()
+            self.counters.dropped(len(entry.records), "queue_full")
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything submitted so far, then close the file so the reader can take it."""
@@ -54,74 +81,84 @@ class InferenceLogWriter:
     def _run(self) -> None:
         while True:
             try:
-                item = self._queue.get(timeout=min(self.max_seconds, 1.0))
+                item = self._queue.get(timeout=1.0)
             except queue.Empty:
-                self._rotate_if_due()
-                continue
-            if item is _CLOSE:
-                self._rotate()
-                return
-            self._write(item)
-            if self._queue.empty() and self._file is not None:
-                self._file.flush()
-            self._rotate_if_due()
+                item = None
+            try:
+                if item is _CLOSE:
+                    self._close_file()
+                    return
+                if item is not None:
+                    self._write(item)
+                self._housekeeping()
+            except Exception as exc:  # the thread must outlive anything one entry does
+                logger.exception("inference log: unexpected error; the writer carries on")
+                self.error = f"unexpected: {exc}"
+            self.counters.writable(self.error is None)
 
-    def _write(self, producer: Producer) -> None:
+    def _write(self, entry: Entry) -> None:
+        if entry.shadow is not None:
+            try:
+                entry.shadow(entry.records)
+            except Exception:
+                logger.exception("inference log: the shadow model failed; champion records logged without it")
+                self.counters.shadow_error()
         try:
-            lines = [json.dumps(record, allow_nan=False, separators=(",", ":")) for record in producer()]
-        except Exception:
-            logger.exception("inference log: could not render a batch of records; it is skipped")
+            lines = "".join(json.dumps(r, allow_nan=False, separators=(",", ":")) + "\n" for r in entry.records)
+        except (TypeError, ValueError):
+            logger.exception("inference log: records that are not JSON; dropped")
+            self.counters.dropped(len(entry.records), "unrenderable")
             return
-        if not lines:
+        delays = RETRY_DELAYS if self.error is None else ()  # a folder known to refuse gets one try
+        for attempt in range(len(delays) + 1):
+            try:
+                if self._files.path and time.monotonic() - self._files.touched_at >= self.lease_seconds / 4:
+                    self._files.renew_lease()  # after a stall: never append to a file a reader took
+                self._files.append(lines.encode())
+            except OSError as exc:
+                self.counters.write_error()
+                self.error = f"cannot write to {self.log_dir}: {exc}"
+                self._close_file()
+                if attempt < len(delays):
+                    time.sleep(delays[attempt])
+                continue
+            if self._files.size >= self.max_bytes:
+                self._close_file()
+            elif not self._files.stranded:
+                self.error = None
             return
-        if self._file is None:
-            self._file = (self.log_dir / f"{new_stem()}{OPEN_SUFFIX}").open("a", encoding="utf-8")
-            self._opened_at = time.monotonic()
-        self._file.write("\n".join(lines) + "\n")
+        logger.error(f"inference log: {len(entry.records)} records dropped: {self.error}")
+        self.counters.dropped(len(entry.records), "write_error")
 
-    def _rotate_if_due(self) -> None:
-        if self._file is None:
-            return
-        if self._file.tell() >= self.max_bytes or time.monotonic() - self._opened_at >= self.max_seconds:
-            self._rotate()
+    def _housekeeping(self) -> None:
+        """Rotate by age, renew the lease, retry what the folder refused, recover files of dead writers."""
+        files, now = self._files, time.monotonic()
+        if files.path is not None and now - files.opened_at >= self.max_seconds:
+            self._close_file()
+        elif files.path is not None and now - files.touched_at >= self.lease_seconds / 4:
+            try:
+                files.renew_lease()
+            except StolenFile as exc:
+                logger.warning(f"inference log: {exc}; its later lines may be lost, starting a new file")
+        if files.stranded or self.error:
+            self._publish()
+        if now - self._recovered_at >= self.lease_seconds / 2:
+            self._recovered_at = now
+            recover(self.log_dir, self.lease_seconds, self.owner, files.owned())
 
-    def _rotate(self) -> None:
-        if self._file is None:
-            return
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        _publish(Path(self._file.name))
-        self._file = None
+    def _close_file(self) -> None:
+        try:
+            self._files.close()
+        except OSError as exc:
+            self.error = f"cannot close a log file in {self.log_dir}: {exc}"
+        self._publish()
 
-
-def close_orphans(log_dir: Path) -> list[Path]:
-    """Close `.part` files whose writer process is gone, keeping only whole lines."""
-    closed = []
-    for part in sorted(Path(log_dir).glob(f"*{OPEN_SUFFIX}")):
-        pid = int(part.name.removesuffix(OPEN_SUFFIX).rsplit("-", 1)[-1])
-        if pid != os.getpid() and _alive(pid):
-            continue
-        whole_lines = part.read_bytes()
-        whole_lines = whole_lines[: whole_lines.rfind(b"\n") + 1]
-        if not whole_lines:
-            part.unlink()
-            continue
-        part.write_bytes(whole_lines)
-        closed.append(_publish(part))
-    return closed
-
-
-def _publish(part: Path) -> Path:
-    """The open `.part` file renamed to its closed name, atomically: readers take only closed files."""
-    return part.rename(part.with_name(part.name.removesuffix(OPEN_SUFFIX) + CLOSED_SUFFIX))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def _publish(self) -> None:
+        """Rename closed files; healthy again once the folder takes files (a probe write says so)."""
+        try:
+            self._files.publish_stranded()
+            if self.error is not None and self._files.path is None:
+                folder_now(self.log_dir)
+                self.error = None
+        except OSError as exc:
+            self.error = f"cannot write to {self.log_dir}: {exc}"

@@ -1,8 +1,4 @@
-"""The served model's real accuracy, once the true labels of its predictions arrive.
-
-Label files are CSVs with the columns `request_id,label`, written whole (temporary name, then rename)
-into the labels folder, in any order and any time after the prediction.
-"""
+"""The served model's real accuracy, once the true labels of its predictions arrive (`labels.py`)."""
 
 from __future__ import annotations
 
@@ -10,29 +6,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_platform.lib.inference_log import as_frame, closed_files, read_records
-
-LABEL_COLUMNS = ["request_id", "label"]
-
-
-def label_files(labels_dir: Path) -> list[Path]:
-    return sorted(Path(labels_dir).glob("*.csv")) if Path(labels_dir).exists() else []
+from ml_platform.lib.inference_log import all_closed_files, as_frame, read_records
+from ml_platform.lib.labels import Labels
 
 
-def read_labels(labels_dir: Path) -> pd.DataFrame:
-    """Every label received so far; a later file wins for a request labelled twice."""
-    frames = [pd.read_csv(path, dtype=str, usecols=LABEL_COLUMNS) for path in label_files(labels_dir)]
-    if not frames:
-        return pd.DataFrame(columns=LABEL_COLUMNS)
-    return pd.concat(frames, ignore_index=True).drop_duplicates("request_id", keep="last")
-
-
-def labelled_predictions(log_dir: Path, labels_dir: Path, feature_names: list[str]) -> pd.DataFrame:
-    """The closed inference log joined to the labels: one row per labelled prediction, oldest first."""
-    records = [record for path in closed_files(log_dir) for record in read_records(path)]
+def labelled_predictions(log_dir: Path, labels: Labels, feature_names: list[str]) -> tuple[pd.DataFrame, int]:
+    """The closed inference log (consumed or not) joined to the labels on `record_id`, oldest first,
+    and how many labels name a record no closed log file holds (unknown, or still in an open file)."""
+    records = [record for path in all_closed_files(log_dir) for record in read_records(path)]
     log = as_frame(records, feature_names)
-    joined = log.merge(read_labels(labels_dir), on="request_id", how="inner")
-    return joined.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    joined = log.merge(labels.frame, on="record_id", how="inner")
+    unknown = int((~labels.frame["record_id"].isin(log["record_id"])).sum())
+    return joined.sort_values("timestamp", kind="stable").reset_index(drop=True), unknown
 
 
 def window_metrics(joined: pd.DataFrame, window_rows: int) -> dict:

@@ -8,7 +8,11 @@ unicode all fail validation instead of reaching the model.
 
 from __future__ import annotations
 
+import itertools
+import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, create_model
@@ -16,26 +20,57 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from ml_platform.lib.spec import CategoricalFeature, DatasetSpec
 
 MAX_RECORDS = 256
-CURRENT_REQUEST_ID: ContextVar[str] = ContextVar("ml_platform_request_id", default="")
-# The request's own list of the models that answered it, for its response headers (set per request).
-CURRENT_SERVED_BY: ContextVar[list | None] = ContextVar("ml_platform_served_by", default=None)
+
+
+@dataclass
+class RequestIdentity:
+    """Who a request is: the caller's id, an id the server makes, and the models that answered it.
+
+    `request_id` is the caller's `X-Request-ID` (or `server_id` when none was sent) and may repeat
+    across callers; every record gets `<server_id>-<index>`, unique whatever the caller sends."""
+
+    request_id: str
+    server_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    served_by: list = field(default_factory=list)
+    _indexes: Iterator[int] = field(default_factory=itertools.count)
+
+    @classmethod
+    def new(cls, given: str | None = None) -> RequestIdentity:
+        identity = cls(request_id=given or "")
+        identity.request_id = given or identity.server_id
+        return identity
+
+    def next_record_id(self) -> str:
+        return f"{self.server_id}-{next(self._indexes)}"
+
+
+# Set by the middleware for each request; a record made outside any request is a request of its own.
+CURRENT_REQUEST: ContextVar[RequestIdentity | None] = ContextVar("ml_platform_request", default=None)
+
+
+def _new_origin() -> tuple[RequestIdentity, str]:
+    identity = CURRENT_REQUEST.get() or RequestIdentity.new()
+    return identity, identity.next_record_id()
 
 
 class _RecordBase(BaseModel):
-    """Remembers the request it arrived in: batching merges requests, the log must keep them apart."""
+    """Remembers the request it arrived in and its own id: batching merges requests, the log must not."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    _request_id: str = PrivateAttr(default_factory=CURRENT_REQUEST_ID.get)
-    _served_by: list = PrivateAttr(default_factory=lambda: CURRENT_SERVED_BY.get() or [])
+    _origin: tuple[RequestIdentity, str] = PrivateAttr(default_factory=_new_origin)
 
     @property
     def request_id(self) -> str:
-        return self._request_id
+        return self._origin[0].request_id
+
+    @property
+    def record_id(self) -> str:
+        return self._origin[1]
 
     @property
     def served_by(self) -> list:
-        return self._served_by
+        return self._origin[0].served_by
 
 
 def record_model(spec: DatasetSpec) -> type[BaseModel]:
@@ -67,6 +102,7 @@ def records_type(record: type[BaseModel]) -> Any:
 class Prediction(BaseModel):
     model_config = ConfigDict(protected_namespaces=(), allow_inf_nan=False)
 
+    record_id: str
     request_id: str
     label: str
     probabilities: dict[str, float]

@@ -1,27 +1,31 @@
-"""The service's traffic comes back: logged predictions become batches, late labels score the served model."""
+"""The service's traffic comes back: logged records become batches, late labels score the served model."""
 
 import json
+import os
+import time
 
 import dagster as dg
 import pandas as pd
 
 from ml_platform.lib.generator import customer_segmentation
+from ml_platform.lib.inference_log import CONSUMED_DIR
 
-FIRST, SECOND = "inference-20260101T000000.000000-1", "inference-20260101T001000.000000-1"
+FIRST, SECOND = "inference-20260101T001000.000000-7-1-aa-pod-b", "inference-20260101T000000.000000-9-1-bb-pod-a"
 
 
-def write_log(folder, stem, frame, prediction):
+def write_log(folder, stem, frame, prediction, request_id="same-id"):
+    """One closed log file; every record of it carries the same caller request id, as clients send."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"request_id": f"{stem}-{i}", "timestamp": f"2026-01-01T00:00:{i % 60:02d}+00:00",
-                         "model_version": "1", "inputs": row.drop("segment").to_dict(),
-                         "prediction": prediction, "probabilities": {}})
+    lines = [json.dumps({"record_id": f"{stem}-{i}", "request_id": request_id,
+                         "timestamp": f"2026-01-01T00:00:{i % 60:02d}+00:00", "model_version": "1",
+                         "inputs": row.drop("segment").to_dict(), "prediction": prediction, "probabilities": {}})
              for i, row in frame.iterrows()]
     (folder / f"{stem}.jsonl").write_text("\n".join(lines) + "\n")
 
 
 def write_labels(folder, name, stem, frame):
     folder.mkdir(parents=True, exist_ok=True)
-    labels = pd.DataFrame({"request_id": [f"{stem}-{i}" for i in frame.index], "label": frame["segment"]})
+    labels = pd.DataFrame({"record_id": [f"{stem}-{i}" for i in frame.index], "label": frame["segment"]})
     labels.to_csv(folder / name, index=False)
 
 
@@ -32,13 +36,14 @@ def test_labelled_traffic_is_landed_scored_and_a_drop_triggers_retraining(make_l
     traffic = customer_segmentation(200, seed=3)
     write_log(log_dir, FIRST, traffic, prediction="budget")  # a model that always says "budget"
     write_labels(labels_dir, "labels-1.csv", FIRST, traffic)
-    write_log(log_dir, SECOND, traffic.head(50), prediction="budget")  # its labels have not arrived yet
+    write_log(log_dir, SECOND, traffic.head(50), prediction="budget")  # sorts first; its labels are late
 
     ticker.tick("inference_log_sensor")
     landed = pd.read_csv(platform.landing / f"{FIRST}.csv")
     assert len(landed) == 200 and landed["segment"].tolist() == traffic["segment"].tolist()
+    assert landed["record_id"].tolist() == [f"{FIRST}-{i}" for i in range(200)], "each row its own label"
     assert not (platform.landing / f"{SECOND}.csv").exists()
-    assert json.loads(ticker.cursors["inference_log_sensor"]) == {"after": f"{FIRST}.jsonl"}
+    assert sorted(p.name for p in (log_dir / CONSUMED_DIR).iterdir()) == [f"{FIRST}.jsonl"]
     assert [r.partition_key for r in ticker.tick("new_data_sensor", execute=False)] == [f"{FIRST}.csv"]
 
     [scoring] = ticker.tick("labels_sensor")
@@ -54,6 +59,61 @@ def test_labelled_traffic_is_landed_scored_and_a_drop_triggers_retraining(make_l
     assert json.loads(retrain.tags["ml_platform/performance"])["metric"] == "f1_macro"
 
     write_labels(labels_dir, "labels-2.csv", SECOND, traffic.head(50))
-    assert [r.run_key for r in ticker.tick("labels_sensor", execute=False)] != [scoring.run_key]
+    ticker.cursors.clear()  # the folder, not a cursor, says what was consumed
     ticker.tick("inference_log_sensor")
-    assert len(pd.read_csv(platform.landing / f"{SECOND}.csv")) == 50
+    assert len(pd.read_csv(platform.landing / f"{SECOND}.csv")) == 50, "a file that sorts earlier is not skipped"
+    assert len(pd.read_csv(platform.landing / f"{FIRST}.csv")) == 200
+    assert not list(log_dir.glob("*.jsonl"))
+
+
+def test_unknown_repeated_conflicting_and_unreadable_labels_are_counted(make_loop_platform, ticker_for):
+    platform = make_loop_platform()
+    log_dir, labels_dir = platform.root / "inference_log", platform.root / "labels"
+    traffic = customer_segmentation(120, seed=4)
+    write_log(log_dir, FIRST, traffic, prediction="budget")
+    write_labels(labels_dir, "a.csv", FIRST, traffic)
+    repeated = pd.DataFrame({"record_id": [f"{FIRST}-0", f"{FIRST}-1", "no-such-record"],
+                             "label": [traffic["segment"][0], "not-" + traffic["segment"][1], "budget"]})
+    repeated.to_csv(labels_dir / "b.csv", index=False)
+    pd.DataFrame({"request_id": ["x"], "label": ["budget"]}).to_csv(labels_dir / "c.csv", index=False)
+    ticker_for(platform).tick("labels_sensor")
+    performance = platform.instance.get_latest_materialization_event(
+        dg.AssetKey("live_performance")).asset_materialization.metadata
+    assert performance["labelled_total"].value == 120
+    assert (performance["duplicate_labels"].value, performance["conflicting_labels"].value) == (1, 1)
+    assert performance["unknown_labels"].value == 1
+    assert "missing column(s) ['record_id']" in performance["unreadable_label_files"].value["c.csv"]
+
+
+def test_a_file_waits_for_its_labels_then_lands_what_is_labelled_and_a_crash_never_lands_it_twice(
+        make_loop_platform, ticker_for):
+    platform = make_loop_platform()
+    ticker = ticker_for(platform)
+    log_dir, labels_dir = platform.root / "inference_log", platform.root / "labels"
+    traffic = customer_segmentation(40, seed=5)
+    write_log(log_dir, FIRST, traffic, prediction="budget")
+    write_labels(labels_dir, "half.csv", FIRST, traffic.head(20))
+    ticker.tick("inference_log_sensor")
+    assert not (platform.landing / f"{FIRST}.csv").exists(), "waits up to label_wait_minutes"
+
+    hour_ago = time.time() - 3601
+    os.utime(log_dir / f"{FIRST}.jsonl", (hour_ago, hour_ago))
+    landed_before_crash = platform.landing / f"{FIRST}.csv"
+    ticker.tick("inference_log_sensor")
+    assert len(pd.read_csv(landed_before_crash)) == 20
+
+    (log_dir / CONSUMED_DIR / f"{FIRST}.jsonl").rename(log_dir / f"{FIRST}.jsonl")  # as if the move was lost
+    write_labels(labels_dir, "rest.csv", FIRST, traffic)
+    ticker.tick("inference_log_sensor")
+    assert len(pd.read_csv(landed_before_crash)) == 20, "a landed batch is never rewritten"
+    assert not list(log_dir.glob("*.jsonl"))
+
+
+def test_a_damaged_log_file_is_set_aside_with_its_reason(make_loop_platform, ticker_for):
+    platform = make_loop_platform()
+    log_dir = platform.root / "inference_log"
+    log_dir.mkdir()
+    (log_dir / f"{FIRST}.jsonl").write_text('{"record_id": "a"}\nnot json\n')
+    ticker_for(platform).tick("inference_log_sensor")
+    assert (log_dir / "unreadable" / f"{FIRST}.jsonl").exists()
+    assert not platform.landing.exists() or not list(platform.landing.glob("inference-*"))

@@ -59,7 +59,7 @@ class Service:
 
 @contextmanager
 def serving(platform: Platform, target: str = "serving.service:Classifier", wait_until_ready: bool = True,
-            **env: str) -> Iterator[Service]:
+            prefix: tuple[str, ...] = (), **env: str) -> Iterator[Service]:
     """`bentoml serve` on a free 127.0.0.1 port, following the platform's registry and store."""
     port = service_process.free_port()
     output = platform.root / f"service-{port}.log"
@@ -70,7 +70,7 @@ def serving(platform: Platform, target: str = "serving.service:Classifier", wait
                    "ML_PLATFORM_RELOAD_SECONDS": "0.5", **env}
     if target.startswith("serving."):  # from the checkout; a built Bento must bring its own code
         environment["PYTHONPATH"] = str(PROJECT_DIR)
-    service = Service(f"http://127.0.0.1:{port}", service_process.start(target, environment, port, output), output)
+    service = Service(f"http://127.0.0.1:{port}", service_process.start(target, environment, port, output, prefix), output)
     try:
         service_process.wait_until_up(service.process, port, "/readyz" if wait_until_ready else "/livez",
                                       output=output)

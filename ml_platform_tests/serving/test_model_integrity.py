@@ -17,6 +17,8 @@ from ml_platform.lib.model_store import MODEL_FILE
 from ml_platform_tests.serving.conftest import RECORD, serving
 from ml_platform_tests.waiting import eventually
 
+LOG_OK = {"writable": True, "error": None}
+
 
 @contextmanager
 def corrupted(platform, version: str) -> Iterator[None]:
@@ -47,7 +49,7 @@ def refused_gauge(client, version: str) -> float | None:
 def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(platform):
     registry = platform.registry
     with serving(platform) as service, service.client() as client:
-        assert client.get("/readyz").json() == {"ready": True, "champion": "1", "refused": []}
+        assert client.get("/readyz").json() == {"ready": True, "champion": "1", "refused": [], "inference_log": LOG_OK}
         try:
             with corrupted(platform, "2"):
                 registry.set_champion("2")
@@ -66,7 +68,7 @@ def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(
                 registry.set_champion("2")
                 eventually(lambda: client.get("/readyz").json()["refused"])
             eventually(lambda: client.post("/predict", json=RECORD).json()[0]["model_version"] == "2")
-            assert client.get("/readyz").json() == {"ready": True, "champion": "2", "refused": []}
+            assert client.get("/readyz").json() == {"ready": True, "champion": "2", "refused": [], "inference_log": LOG_OK}
             assert refused_gauge(client, "2") == 0
         finally:
             registry.set_champion("1")

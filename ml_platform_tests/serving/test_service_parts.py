@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from ml_platform.lib import alias_follower
 from ml_platform.lib.alias_follower import MAX_RETRY_SECONDS, AliasFollower
+from ml_platform.lib.inference_log_writer import InferenceLogWriter
 from ml_platform.lib.model_store import ModelIntegrityError, ModelNotInStore
 from ml_platform.lib.served_model import ServedModel
 from ml_platform_tests.test_compiled_pipeline import SPEC, fitted
@@ -31,8 +32,9 @@ def test_every_failure_has_its_own_reason(error, reason):
     assert reason_for(error) == reason
 
 
-def test_a_swap_that_cannot_be_served_is_refused_and_the_champion_kept():
+def test_a_swap_that_cannot_be_served_is_refused_and_the_champion_kept(tmp_path):
     state = ServingState(Settings.from_env())
+    state.writer = InferenceLogWriter(tmp_path)
     champion = ServedModel(fitted("logistic_regression", {}), "1", "d1", SPEC, source="test")
     state.swap("champion", champion)
     narrower = SPEC.model_copy(update={"features": SPEC.features[:-1]})
@@ -46,7 +48,8 @@ def test_a_swap_that_cannot_be_served_is_refused_and_the_champion_kept():
     labels = {"role": "champion", "model_version": "2", "reason": "checksum_mismatch"}
     assert REGISTRY.get_sample_value("ml_platform_model_refused", labels) == 1
     assert state.readiness() == (200, {"ready": True, "champion": "1", "refused": [
-        {**labels, "detail": "altered"}]})
+        {**labels, "detail": "altered"}], "inference_log": {"writable": True, "error": None}})
+    state.writer.close()
     state.refusals.clear("champion")
     assert REGISTRY.get_sample_value("ml_platform_model_refused", labels) == 0
 

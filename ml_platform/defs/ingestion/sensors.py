@@ -1,6 +1,5 @@
-"""New data in: landed files become batches, and the service's inference log becomes landed files."""
+"""New data in: each landed file becomes a batch, ingested once."""
 
-import json
 import time
 from dataclasses import replace
 
@@ -8,12 +7,10 @@ import dagster as dg
 
 from ml_platform.defs.jobs import ingest_batch, process_batch
 from ml_platform.defs.partitions import batches
-from ml_platform.lib.inference_batches import rotate, waiting
 from ml_platform.lib.ingestion_attempts import Decision, PastRuns, attempt_run_key, decide
 from ml_platform.lib.landing import landed_files
 from ml_platform.lib.landing_scan import Landed, LandingState, scan
-from ml_platform.lib.live_performance import read_labels
-from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, IngestionPolicy, LoopStorage
+from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, IngestionPolicy
 from ml_platform.resources import DatasetResource, PlatformStorage
 
 SHA_TAG, FILE_TAG, ATTEMPT_TAG = "ml_platform/sha256", "ml_platform/file", "ml_platform/attempt"
@@ -109,26 +106,3 @@ def new_data_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResourc
         dynamic_partitions_requests=[batches.build_add_request(sorted({landed.key for landed, _ in attempts} - known))],
         cursor=state.dump(),
     )
-
-
-@dg.sensor(minimum_interval_seconds=30, default_status=LOOP_SENSORS_DEFAULT_STATUS)
-def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource, storage: PlatformStorage,
-                         loop_storage: LoopStorage) -> dg.SensorResult:
-    """Rotate the service's closed inference-log files into labelled landing batches, closing the loop.
-
-    A file waits for its labels up to `label_wait_minutes`; then its labelled predictions are landed
-    and the new-data sensor takes them from there.
-    """
-    after = json.loads(context.cursor)["after"] if context.cursor else None
-    files = waiting(loop_storage.inference_log_path, after)
-    if not files:  # the common tick: no need to read every label file received so far
-        return dg.SensorResult(skip_reason="no closed inference-log file is ready", cursor=context.cursor)
-    spec = dataset.load()
-    rotations = rotate(files, read_labels(loop_storage.labels_path), spec, storage.landing_dir(spec),
-                       loop_storage.label_wait_minutes * 60, time.time())
-    for rotation in rotations:
-        context.log.info(f"{rotation.source.name}: {rotation.labelled} of {rotation.predictions} predictions "
-                         f"labelled -> {rotation.landed.name if rotation.landed else 'nothing landed'}")
-    if not rotations:
-        return dg.SensorResult(skip_reason="no closed inference-log file is ready", cursor=context.cursor)
-    return dg.SensorResult(cursor=json.dumps({"after": rotations[-1].source.name}))

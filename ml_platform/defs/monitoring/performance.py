@@ -1,5 +1,6 @@
 import dagster as dg
 
+from ml_platform.lib.labels import read_labels
 from ml_platform.lib.live_performance import labelled_predictions, window_metrics
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
 from ml_platform.resources import DatasetResource
@@ -17,17 +18,23 @@ def live_performance(context: dg.AssetExecutionContext, dataset: DatasetResource
     """The served model's accuracy and F1 on its own traffic, from labels that arrived after the fact.
 
     `below_threshold` is what the retrain sensor reads: the spec's metric under the spec's minimum,
-    judged only once enough predictions of the serving version have been labelled.
+    judged only once enough predictions of the serving version have been labelled. Labels join on
+    `record_id`; labels naming no logged record, repeated or conflicting labels and unreadable label
+    files are counted here, never dropped silently.
     """
     spec = dataset.load()
-    joined = labelled_predictions(str(loop_storage.inference_log_path), str(loop_storage.labels_path),
-                                  spec.feature_names)
+    labels = read_labels(loop_storage.labels_path)
+    joined, unknown = labelled_predictions(loop_storage.inference_log_path, labels, spec.feature_names)
     metrics = window_metrics(joined, retrain_policy.performance_window_rows)
     metric = spec.thresholds.metric if spec.thresholds.metric in metrics else "f1_macro"
     enough = metrics["labelled"] >= retrain_policy.performance_min_labelled
     below = bool(enough and metrics[metric] < spec.thresholds.min_metric)
     result = {**metrics, "metric": metric, "threshold": spec.thresholds.min_metric, "enough_labels": enough,
-              "below_threshold": below, "labelled_total": len(joined)}
+              "below_threshold": below, "labelled_total": len(joined), "unknown_labels": unknown,
+              "duplicate_labels": labels.duplicates, "conflicting_labels": labels.conflicts,
+              "unreadable_label_files": labels.unreadable}
+    for name, reason in labels.unreadable.items():
+        context.log.warning(f"label file {name} not used: {reason}")
     context.log.info(f"live {metric} of v{metrics['model_version']}: {metrics.get(metric, float('nan')):.4f} "
                      f"on {metrics['labelled']} labelled predictions; below threshold: {below}")
     return dg.Output(result, metadata={k: v for k, v in result.items() if v is not None})

@@ -7,7 +7,7 @@ import dagster as dg
 
 from ml_platform.defs.jobs import retrain, track_performance
 from ml_platform.defs.monitoring.triggers import blocked, needs_bootstrap, pending_triggers, retrain_tags
-from ml_platform.lib.live_performance import label_files
+from ml_platform.lib.labels import label_files
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage, RetrainPolicy
 
 

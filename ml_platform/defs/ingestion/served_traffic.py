@@ -1,0 +1,43 @@
+"""Served traffic comes back: closed inference-log files become labelled landing batches."""
+
+import dagster as dg
+
+from ml_platform.lib.inference_batches import consume
+from ml_platform.lib.inference_log import closed_files
+from ml_platform.lib.inference_log_recovery import folder_now, recover
+from ml_platform.lib.labels import read_labels
+from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage
+from ml_platform.resources import DatasetResource, PlatformStorage
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=LOOP_SENSORS_DEFAULT_STATUS)
+def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource, storage: PlatformStorage,
+                         loop_storage: LoopStorage) -> dg.SensorResult:
+    """Land the service's closed inference-log files as labelled batches, closing the loop.
+
+    A file waits for its labels up to `label_wait_minutes`; then its labelled records are landed and
+    the new-data sensor takes them from there. Consumed files move to `consumed/`, so the state is in
+    the folder, not in a cursor: any order of closing, and a reset sensor, land each file exactly once.
+    """
+    log_dir = loop_storage.inference_log_path
+    if not log_dir.exists():
+        return dg.SensorResult(skip_reason=f"no inference log at {log_dir} yet")
+    for path in recover(log_dir, loop_storage.orphan_after_minutes * 60):
+        context.log.warning(f"closed {path.name}: its writer stopped touching it "
+                            f"{loop_storage.orphan_after_minutes:g} minutes ago")
+    if not closed_files(log_dir):  # the common tick: no need to read every label file received so far
+        return dg.SensorResult(skip_reason="no closed inference-log file waits")
+    spec = dataset.load()
+    done = consume(log_dir, read_labels(loop_storage.labels_path), spec, storage.landing_dir(spec),
+                   loop_storage.label_wait_minutes * 60, folder_now(log_dir))
+    for item in done:
+        if item.error:
+            context.log.error(f"{item.source.name} set aside in {item.source.parent.name}/: {item.error}")
+        else:
+            context.log.info(f"{item.source.name}: {item.labelled} of {item.predictions} records labelled -> "
+                             f"{item.landed.name if item.landed else 'nothing landed'}")
+    if not done:
+        return dg.SensorResult(skip_reason="closed inference-log files wait for their labels")
+    landed = sum(item.landed is not None for item in done)
+    return dg.SensorResult(skip_reason=f"consumed {len(done)} log file(s), {landed} landed as batches "
+                                       "for the new-data sensor")

@@ -1,0 +1,202 @@
+"""Three replicas feed the loop through one shared log folder; none of their answered records is lost,
+duplicated or mislabelled, while one replica is restarted and another SIGKILLed.
+
+Each replica is a separate `bentoml serve` process with two workers and its own host name, as pods on
+a shared volume are. The real `inference_log_sensor` consumes the folder while they write. What a
+SIGKILL may lose is stated and checked: only records the killed replica answered in the moment before
+the kill (still in its writer's queue); every other answered record lands exactly once, with its label.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pandas as pd
+
+from benchmarks import service_process
+from ml_platform.defs.ingestion.served_traffic import inference_log_sensor
+from ml_platform.defs.monitoring.performance import live_performance
+from ml_platform.definitions import PROJECT_DIR
+from ml_platform.io_managers import JsonIOManager
+from ml_platform.lib.generator import customer_segmentation
+from ml_platform.lib.inference_log import OPEN_SUFFIX, closed_files
+from ml_platform.loop_resources import LoopStorage, RetrainPolicy
+from ml_platform.resources import PlatformStorage
+
+CLIENTS, SHARED_ID_CLIENTS = 4, 2  # two clients send the same X-Request-ID sequence
+
+
+class Replica:
+    def __init__(self, platform, host: str, log_dir: Path):
+        self.host, self.root = host, platform.root
+        self.env = {**os.environ, "HOSTNAME": host, "PYTHONPATH": str(PROJECT_DIR), "BENTOML_DO_NOT_TRACK": "True",
+                    "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_MODEL_TAG": "customer-segmentation:v1",
+                    "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
+                    "ML_PLATFORM_SERVICE_WORKERS": "2", "ML_PLATFORM_INFERENCE_LOG_DIR": str(log_dir),
+                    "ML_PLATFORM_INFERENCE_LOG_MAX_BYTES": "20000", "ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS": "2",
+                    "ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS": "4"}
+        self.process = None
+
+    def start(self) -> Replica:
+        """A fresh port each time: a SIGKILLed server's port may linger for a moment."""
+        self.port, self.output = service_process.free_port(), self.root / f"replica-{self.host}-{time.monotonic_ns()}.log"
+        self.process = service_process.start("serving.service:Classifier", self.env, self.port, self.output)
+        return self
+
+    def wait(self) -> None:
+        service_process.wait_until_up(self.process, self.port, output=self.output)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """A clean stop: the workers drain and close their logs (with several workers, BentoML's
+        arbiter itself may then exit by the SIGINT it relayed)."""
+        assert service_process.stop(self.process, timeout=60) in (0, -signal.SIGINT)
+
+
+class Traffic:
+    """Clients posting 1-3 records per request round-robin over the replicas; labeller writing labels."""
+
+    def __init__(self, replicas: list[Replica], labels_dir: Path, classes: list[str]):
+        self.replicas, self.labels_dir, self.classes = replicas, labels_dir, classes
+        self.answers: list[tuple[str, str, str, float]] = []  # record_id, request_id, host, answered at
+        self.pending_labels: list[tuple[str, str]] = []
+        self.stop, self.lock = threading.Event(), threading.Lock()
+        self.threads = [threading.Thread(target=self._client, args=(n,)) for n in range(CLIENTS)]
+        self.threads.append(threading.Thread(target=self._labeller))
+        self.pool = customer_segmentation(500, seed=11).drop(columns="segment").to_dict("records")
+
+    def label_of(self, record_id: str) -> str:
+        return self.classes[zlib.crc32(record_id.encode()) % len(self.classes)]
+
+    def _client(self, number: int) -> None:
+        rng = random.Random(number)
+        with httpx.Client(timeout=10) as client:
+            for sent in range(1_000_000):
+                if self.stop.is_set():
+                    return
+                replica = self.replicas[sent % len(self.replicas)]
+                request_id = f"shared-{sent}" if number < SHARED_ID_CLIENTS else f"client{number}-{sent}"
+                body = rng.sample(self.pool, rng.randint(1, 3))
+                try:
+                    response = client.post(f"http://127.0.0.1:{replica.port}/predict", json=body,
+                                           headers={"x-request-id": request_id})
+                except httpx.HTTPError:
+                    time.sleep(0.05)  # that replica is restarting
+                    continue
+                if response.status_code == 200:
+                    answered = time.monotonic()
+                    with self.lock:
+                        for prediction in response.json():
+                            assert prediction["request_id"] == request_id
+                            self.answers.append((prediction["record_id"], request_id, replica.host, answered))
+                            self.pending_labels.append((prediction["record_id"], self.label_of(prediction["record_id"])))
+
+    def _labeller(self) -> None:
+        for number in range(1_000_000):
+            stopping = self.stop.is_set()
+            with self.lock:
+                batch, self.pending_labels = self.pending_labels, []
+            if batch:
+                tmp = self.labels_dir / f"labels-{number:05d}.tmp"
+                pd.DataFrame(batch, columns=["record_id", "label"]).to_csv(tmp, index=False)
+                tmp.rename(tmp.with_suffix(".csv"))
+            if stopping:
+                return
+            time.sleep(0.5)
+
+    def start(self) -> None:
+        self.labels_dir.mkdir(parents=True, exist_ok=True)
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(60)
+
+
+def consume(resources: dict) -> None:
+    with dg.build_sensor_context(resources=resources) as context:
+        inference_log_sensor(context)
+
+
+def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answered(platform, tmp_path):
+    log_dir, labels_dir = tmp_path / "inference_log", tmp_path / "labels"
+    loop = LoopStorage(inference_log_dir=str(log_dir), labels_dir=str(labels_dir), label_wait_minutes=10)
+    resources = {"dataset": platform.resources["dataset"], "storage": PlatformStorage(data_dir=str(tmp_path / "data")),
+                 "loop_storage": loop}
+    replicas = [Replica(platform, host, log_dir) for host in ("replica-a", "replica-b", "replica-c")]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.wait()
+    traffic = Traffic(replicas, labels_dir, platform.spec.target.classes)
+    traffic.start()
+    sensor_running = threading.Event()
+
+    def sensor() -> None:
+        while not sensor_running.is_set():
+            consume(resources)
+            time.sleep(0.5)
+
+    sensor_thread = threading.Thread(target=sensor, daemon=True)
+    sensor_thread.start()
+    try:
+        time.sleep(4)
+        restarted, killed, steady = replicas
+        restarted.stop()  # a rolling update: SIGINT, drain, exit
+        restarted.start().wait()
+        time.sleep(2)
+        killed_at = time.monotonic()
+        killed.kill()  # every process of that replica, at once
+        killed.start().wait()  # the pod restarts with its name: its new workers close what the old left
+        time.sleep(3)
+    finally:
+        traffic.finish()
+        sensor_running.set()
+        sensor_thread.join(60)
+        for replica in replicas:
+            replica.stop()
+
+    consume(resources)
+    assert not list(log_dir.glob(f"*{OPEN_SUFFIX}")), "every writer's file was closed by its owner"
+    late = LoopStorage(inference_log_dir=str(log_dir), labels_dir=str(labels_dir), label_wait_minutes=0)
+    consume({**resources, "loop_storage": late})  # records whose answer never reached a client: no label
+    assert closed_files(log_dir) == []
+
+    landing = resources["storage"].landing_dir(platform.spec)
+    landed = pd.concat([pd.read_csv(p, dtype=str) for p in sorted(landing.glob("inference-*.csv"))])
+    counts = Counter(landed["record_id"])
+    assert max(counts.values()) == 1, "a record lands in exactly one batch, once"
+    assert (landed["segment"] == landed["record_id"].map(traffic.label_of)).all(), "each record its own label"
+
+    answered = {record_id: (host, at) for record_id, _, host, at in traffic.answers}
+    assert len(answered) == len(traffic.answers) > 500, "record ids are unique across replicas and workers"
+    lost = {record_id: (host, at) for record_id, (host, at) in answered.items() if record_id not in counts}
+    assert all(host == killed.host for host, _ in lost.values()), f"only the SIGKILLed replica may lose: {lost}"
+    assert all(0 <= killed_at - at < 1.0 for _, at in lost.values()), "only what was still queued at the kill"
+    assert set(counts) <= set(answered)
+
+    by_request = Counter(request_id for _, request_id, _, _ in traffic.answers if request_id.startswith("shared-"))
+    assert sum(1 for n in by_request.values() if n >= 2) > 20, "clients really did share request ids"
+
+    result = dg.materialize([live_performance], resources={
+        **resources, "retrain_policy": RetrainPolicy(performance_window_rows=100_000),
+        "json_io_manager": JsonIOManager(base_dir=str(tmp_path / "data"))})
+    metadata = result.asset_materializations_for_node("live_performance")[0].metadata
+    assert metadata["labelled_total"].value == len(landed)
+    assert metadata["unknown_labels"].value == len(lost)
+    assert metadata["duplicate_labels"].value == 0 and metadata["conflicting_labels"].value == 0
+    print(f"{len(answered)} records answered, {len(landed)} landed, {len(lost)} lost to the SIGKILL")
