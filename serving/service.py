@@ -16,7 +16,7 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import MAX_RECORDS, Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store, stored_version
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
+from serving.bentoml_hot_path import bind_api_methods, disarm_request_timers, memoize_json_schemas
 from serving.middleware import ServingMiddleware
 from serving.settings import Settings
 from serving.state import ServingState
@@ -56,4 +56,5 @@ class Classifier:
 
 
 memoize_json_schemas(Classifier.apis["predict"])
+disarm_request_timers()
 Classifier.add_asgi_middleware(ServingMiddleware, state=STATE)

@@ -54,3 +54,19 @@ def test_bento_image_serves_the_exported_bento_with_livez_healthcheck():
     steps = dict(instructions(DOCKER / "bento.Dockerfile"))
     assert "/livez" in steps["HEALTHCHECK"] and '"bentoml", "serve"' in steps["CMD"] and '"3000"' in steps["CMD"]
     assert "BENTOML_HOME=/tmp/bentoml" in steps["ENV"], "BentoML must write only to /tmp (read-only root fs)"
+
+
+TEST_TOOLS = {"pytest", "pytest-timeout", "playwright", "schemathesis", "hypothesis", "py-spy", "kubernetes-validate"}
+
+
+@pytest.mark.parametrize("lock", ["requirements.lock", "deploy/docker/requirements-k8s.txt", "serving/requirements.txt"])
+def test_what_images_install_is_pinned_and_holds_no_test_tool(lock):
+    pins = [line for line in (PROJECT_DIR / lock).read_text().splitlines() if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", line) for line in pins), lock
+    assert not {line.split("==")[0].lower() for line in pins} & TEST_TOOLS
+
+
+def test_the_dev_lock_adds_the_test_tools_to_the_runtime_lock():
+    lines = (PROJECT_DIR / "requirements-dev.lock").read_text().splitlines()
+    assert "-r requirements.lock" in lines
+    assert TEST_TOOLS <= {line.split("==")[0].lower() for line in lines if "==" in line}
