@@ -71,6 +71,9 @@ rollback: state
 	$(BIN)/python -m ml_platform.lib.rollback $(if $(TO),--to $(TO))
 
 bench-serving: state
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the serving benchmark"; \
+	  $(SUDO) apt-get install -y -q wrk >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q wrk >/dev/null; }; }
 	$(BIN)/python benchmarks/serving.py
 
 soak: state

@@ -1,12 +1,13 @@
-"""Serving benchmark: our service against a naive baseline, the HTTP layer's ceiling and the bare model.
+"""Serving benchmark under sustained load: our service against baselines, the HTTP layer and the bare model.
 
-    ML_PLATFORM_MODEL_TAG=customer-segmentation:latest .venv/bin/python benchmarks/serving.py [--requests 2000]
+    BENTOML_HOME=.bentoml .venv/bin/python benchmarks/serving.py [--connections 8 32] [--duration 20]
 
-(a) `serving.service:Classifier`, (b) `Naive` below: one predict per request, no batching, through the
-pipeline's own `predict_proba` on a DataFrame, the way the seed tutorial's FastAPI app serves, (c) `Echo` below: the same BentoML stack parsing the same JSON
-into the same request type and returning a constant, (d) the model's in-process batch predict. Every
-service gets the same single-record payloads from the same asyncio load generator (raw HTTP/1.1
-keep-alive, `benchmarks/loadgen.py`), a bounded number of requests per concurrency level, one worker each.
+Each server runs alone on 127.0.0.1 with one worker and gets `wrk -t1 -c<C> -d<D>s --timeout 5s`
+(`wrk_post.lua`: the same single-record POST, summary as JSON) after a warm-up: (a) our service
+`serving.service:Classifier`; (b) `starlette_baseline.py`, the seed tutorial's per-request predict on
+Starlette/uvicorn; (b2) and (c) in `bentoml_baselines.py`: that predict as a BentoML service, and the
+BentoML stack parsing the same request type and returning a constant; (d) the model in-process. wrk, not
+a Python client, because bursts of a few seconds miss the stalls that sustained load meets.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,103 +28,109 @@ import bentoml
 from benchmarks import loadgen, service_process
 
 from ml_platform.lib.model_store import read_spec_json
-from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, freeze_heap, memoize_json_schemas
 
-PROJECT_DIR = service_process.PROJECT_DIR
+HOST, PROJECT_DIR = service_process.HOST, service_process.PROJECT_DIR
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
-CONCURRENCY = (1, 8, 32)
-_spec = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
-Records = records_type(record_model(_spec))
+WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
+FEATURES = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path)).feature_names
+
+SERVERS = {"a": ("(a) our service", "serving.service:Classifier"),
+           "b": ("(b) Starlette + uvicorn, predict per request", None),
+           "b2": ("(b2) BentoML, predict per request", "benchmarks.bentoml_baselines:Naive"),
+           "c": ("(c) BentoML echo, same stack", "benchmarks.bentoml_baselines:Echo")}
 
 
-@bentoml.service(name="benchmark-naive", workers=1, threads=1)
-class Naive:
-    model_ref = bentoml.models.BentoModel(MODEL_TAG)
-
-    def __init__(self) -> None:
-        self.served = from_store(self.model_ref)
-        bind_api_methods(self, Naive.apis)
-        freeze_heap()
-
-    @bentoml.api
-    def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
-        """The tutorial's way: a DataFrame of the request, the pipeline's own predict_proba."""
-        import pandas as pd
-
-        model = self.served.model
-        probabilities = model.predict_proba(pd.DataFrame([r.model_dump() for r in records]))
-        return [Prediction(request_id="", label=str(model.classes_[row.argmax()]),
-                           probabilities=dict(zip(map(str, model.classes_), row.tolist())),
-                           model_version=self.served.version, data_version=self.served.data_version,
-                           code_version="") for row in probabilities]
+def wrk(port: int, connections: int, seconds: int) -> dict:
+    """One wrk run; the Lua `done()` prints its summary as the last line."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(WRK_SCRIPT),
+               f"http://{HOST}:{port}/predict"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    return {**result, "socket_errors": sum(result["socket_errors"].values())}
 
 
-@bentoml.service(name="benchmark-echo", workers=1)
-class Echo:
-    def __init__(self) -> None:
-        bind_api_methods(self, Echo.apis)
-        freeze_heap()
+def serve(target: str | None, env: dict[str, str], log: Path):
+    """A BentoML target through `bentoml serve`, else (b) on uvicorn; returns once /readyz answers."""
+    if target:
+        return service_process.serve(target, env, output=log)
+    port = service_process.free_port()
+    with log.open("w") as sink:
+        command = [sys.executable, "-m", "uvicorn", "benchmarks.starlette_baseline:app", "--host", HOST,
+                   "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, start_new_session=True, stdout=sink,
+                                   stderr=subprocess.STDOUT)
+    service_process.wait_until_up(process, port, output=log)
+    return process, port
 
-    @bentoml.api
-    async def predict(self, records: Records, /) -> list[dict]:  # type: ignore[valid-type]
-        return [{"label": "constant"}]
 
-
-for service in (Naive, Echo):  # the same stack as (a), with the same BentoML fixes
-    memoize_json_schemas(service.apis["predict"])
-
-
-def bare_model(bodies: list[bytes], concurrency: int, requests: int) -> dict:
-    """The model alone: the same records, `concurrency` per predict call, no HTTP."""
+def bare_model(batch: int, records: int = 20_000) -> dict:
+    """The model alone: the same records, `batch` per predict call, no HTTP; latency is per call."""
     served = from_store(bentoml.models.get(MODEL_TAG))
-    rows = [json.loads(b) for b in bodies]
-    answers, started = [], time.perf_counter()
-    for i in range(requests // concurrency):
+    rows = [json.loads(b) for b in loadgen.payloads(FEATURES)]
+    latencies, started = [], time.perf_counter()
+    for i in range(records // batch):
         t = time.perf_counter()
-        served.predict([rows[(i * concurrency + j) % len(rows)] for j in range(concurrency)])
-        answers += [loadgen.Answer(200, "", time.perf_counter() - t)] * concurrency
-    return {**loadgen.summary(answers, time.perf_counter() - started), "rss": service_process.tree_rss_mb(os.getpid())[1]}
+        served.predict([rows[(i * batch + j) % len(rows)] for j in range(batch)])
+        latencies.append((time.perf_counter() - t) * 1000)
+    latencies.sort()
+    at = {q: latencies[min(len(latencies) - 1, int(len(latencies) * q / 100))] for q in (50, 90, 99)}
+    return {"rps": len(latencies) * batch / (time.perf_counter() - started), "p50": at[50], "p90": at[90],
+            "p99": at[99], "max": latencies[-1], "non_2xx": 0, "socket_errors": 0}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per concurrency level")
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each measured wrk run")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of wrk before the measured runs")
     args = parser.parse_args()
-    bodies = loadgen.payloads(_spec.feature_names)
-    log_dir = tempfile.mkdtemp(prefix="bench-inference-log-")
-    env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_INFERENCE_LOG_DIR": log_dir,
-           "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(PROJECT_DIR)}
+    env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_SERVICE_WORKERS": "1",
+           "ML_PLATFORM_ACCESS_LOG": "0", "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(PROJECT_DIR)}
     env.pop("MLFLOW_TRACKING_URI", None)  # benchmark the model, not the registry poller
     results: dict[str, dict[int, dict]] = {}
-    for name, target in [("a", "serving.service:Classifier"), ("b", "benchmarks.serving:Naive"),
-                         ("c", "benchmarks.serving:Echo")]:
-        process, port = service_process.serve(target, env)
-        try:
-            loadgen.load(port, bodies, 8, 200)  # warm-up, also trains BentoML's batching optimizer
-            results[name] = {c: {**loadgen.load(port, bodies, c, args.requests if c > 1 else args.requests // 4),
-                                 "rss": service_process.tree_rss_mb(process.pid)[1]} for c in CONCURRENCY}
-        finally:
-            service_process.stop(process)
-    results["d"] = {c: bare_model(bodies, c, args.requests) for c in CONCURRENCY}
-    print(table(results))
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
+        env["ML_PLATFORM_INFERENCE_LOG_DIR"] = f"{scratch}/inference_log"
+        for key, (name, target) in SERVERS.items():
+            print(f"{name}: warm-up {args.warmup} s, then {args.duration} s at C={args.connections}", file=sys.stderr)
+            process, port = serve(target, env, Path(scratch) / f"{key}.out")
+            try:
+                wrk(port, max(args.connections), args.warmup)  # also trains BentoML's batching optimizer
+                results[key] = {c: wrk(port, c, args.duration) for c in args.connections}
+            finally:
+                service_process.stop(process)
+    results["d"] = {c: bare_model(c) for c in args.connections}
+    print(table(results, args))
 
 
-def table(results: dict[str, dict[int, dict]]) -> str:
-    names = {"a": "(a) our service", "b": "(b) naive, no batching", "c": "(c) echo, same stack",
-             "d": "(d) bare model, in-process"}
-    lines = ["| system | concurrency | req/s | p50 ms | p99 ms | errors | RSS MB/worker |",
-             "|---|---|---|---|---|---|---|"]
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return f"nproc {len(os.sched_getaffinity(0))} ({cpu}), {memory_kib / 2**20:.0f} GiB"
+
+
+def table(results: dict[str, dict[int, dict]], args: argparse.Namespace) -> str:
+    names = {**{k: name for k, (name, _) in SERVERS.items()}, "d": "(d) bare model in-process, C records/call"}
+    lines = [f"One run, {time.strftime('%Y-%m-%d')}, on {machine()}; wrk -t1 -c<C> -d{args.duration}s --timeout 5s "
+             f"over loopback after {args.warmup} s of warm-up; one worker per server; wrk shares the CPUs.", "",
+             "| system | C | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx / socket) |",
+             "|---|---|---|---|---|---|---|---|"]
     for key, by_c in results.items():
-        for c, r in by_c.items():
-            lines.append(f"| {names[key]} | {c} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-                         f"{r['errors']} | {r['rss']:.0f} |")
-    lines += ["", "| concurrency | a/b | a/c |", "|---|---|---|"]
-    for c in CONCURRENCY:
-        a = results["a"][c]["rps"]
-        lines.append(f"| {c} | {a / results['b'][c]['rps']:.2f} | {a / results['c'][c]['rps']:.2f} |")
+        lines += [f"| {names[key]} | {c} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | "
+                  f"{r['max']:.1f} | {r['non_2xx']} / {r['socket_errors']} |" for c, r in by_c.items()]
+    lines += ["", "| C | a/b (goal >= 5) | a/b2 | a/c (goal >= 0.85) |", "|---|---|---|---|"]
+    ratio = {c: {k: results["a"][c]["rps"] / results[k][c]["rps"] for k in ("b", "b2", "c")} for c in args.connections}
+    lines += [f"| {c} | {r['b']:.2f} | {r['b2']:.2f} | {r['c']:.2f} |" for c, r in ratio.items()]
+    if 32 in results["a"]:
+        a = results["a"][32]
+        held = {f"a/b {ratio[32]['b']:.2f} >= 5": ratio[32]["b"] >= 5,
+                f"a/c {ratio[32]['c']:.2f} >= 0.85": ratio[32]["c"] >= 0.85,
+                f"(a) p99 {a['p99']:.1f} ms < 50 ms": a["p99"] < 50,
+                f"(a) max {a['max']:.1f} ms < 150 ms": a["max"] < 150}
+        verdicts = (f"{goal}: {'held' if ok else 'NOT held'}" for goal, ok in held.items())
+        lines += ["", "Goals at 32 connections: " + "; ".join(verdicts) + "."]
     return "\n".join(lines)
 
 

@@ -1,0 +1,64 @@
+"""Baselines (b2) and (c) of the serving benchmark, on the same BentoML stack as our service.
+
+    bentoml serve benchmarks.bentoml_baselines:Naive   (or :Echo)
+
+`Naive` predicts the way the seed tutorial does, one pipeline call per request; `Echo` parses the same
+request type and returns a constant, which is the stack's own ceiling. Both get the BentoML fixes and
+the settings (one worker, no access log) that `serving.service:Classifier` runs with, so a ratio
+against them measures our request path, not a configuration difference.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+
+from ml_platform.lib.model_store import read_spec_json
+from ml_platform.lib.request_schema import Prediction, record_model, records_type
+from ml_platform.lib.served_model import from_store
+from ml_platform.lib.spec import DatasetSpec
+from serving.bentoml_hot_path import bind_api_methods, disarm_request_timers, freeze_heap, memoize_json_schemas
+
+MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
+SPEC = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
+Records = records_type(record_model(SPEC))
+SAME_STACK = {"workers": 1, "logging": {"access": {"enabled": False}}}
+
+
+@bentoml.service(name="benchmark-naive", threads=1, **SAME_STACK)
+class Naive:
+    model_ref = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        self.served = from_store(self.model_ref)
+        bind_api_methods(self, Naive.apis)
+        freeze_heap()
+
+    @bentoml.api
+    def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
+        """The tutorial's way: a DataFrame of the request, the pipeline's own predict_proba."""
+        import pandas as pd
+
+        model = self.served.model
+        probabilities = model.predict_proba(pd.DataFrame([r.model_dump() for r in records]))
+        return [Prediction(record_id="", request_id="", label=str(model.classes_[row.argmax()]),
+                           probabilities=dict(zip(map(str, model.classes_), row.tolist())),
+                           model_version=self.served.version, data_version=self.served.data_version,
+                           code_version="") for row in probabilities]
+
+
+@bentoml.service(name="benchmark-echo", **SAME_STACK)
+class Echo:
+    def __init__(self) -> None:
+        bind_api_methods(self, Echo.apis)
+        freeze_heap()
+
+    @bentoml.api
+    async def predict(self, records: Records, /) -> list[dict]:  # type: ignore[valid-type]
+        return [{"label": "constant"}]
+
+
+for service in (Naive, Echo):
+    memoize_json_schemas(service.apis["predict"])
+disarm_request_timers()
