@@ -23,7 +23,8 @@ from serving.bentoml_hot_path import bind_api_methods, disarm_request_timers, fr
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
 SPEC = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
 Records = records_type(record_model(SPEC))
-SAME_STACK = {"workers": 1, "logging": {"access": {"enabled": False}}}
+SAME_STACK = {"workers": int(os.environ.get("ML_PLATFORM_SERVICE_WORKERS", "1")),
+              "logging": {"access": {"enabled": False}}}
 
 
 @bentoml.service(name="benchmark-naive", threads=1, **SAME_STACK)

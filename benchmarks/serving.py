@@ -2,7 +2,7 @@
 
     BENTOML_HOME=.bentoml .venv/bin/python benchmarks/serving.py [--connections 8 32] [--duration 20]
 
-Each server runs alone on 127.0.0.1 with one worker and gets `wrk -t1 -c<C> -d<D>s --timeout 5s`
+Each server runs alone on 127.0.0.1 with the same number of worker processes (`--workers`, one per core by default) and gets `wrk -t1 -c<C> -d<D>s --timeout 5s`
 (`wrk_post.lua`: the same single-record POST, summary as JSON) after a warm-up: (a) our service
 `serving.service:Classifier`; (b) `starlette_baseline.py`, the seed tutorial's per-request predict on
 Starlette/uvicorn; (b2) and (c) in `bentoml_baselines.py`: that predict as a BentoML service, and the
@@ -58,7 +58,8 @@ def serve(target: str | None, env: dict[str, str], log: Path):
     port = service_process.free_port()
     with log.open("w") as sink:
         command = [sys.executable, "-m", "uvicorn", "benchmarks.starlette_baseline:app", "--host", HOST,
-                   "--port", str(port), "--no-access-log", "--log-level", "warning"]
+                   "--port", str(port), "--no-access-log", "--log-level", "warning",
+                   "--workers", env["ML_PLATFORM_SERVICE_WORKERS"]]
         process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, start_new_session=True, stdout=sink,
                                    stderr=subprocess.STDOUT)
     service_process.wait_until_up(process, port, output=log)
@@ -85,8 +86,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--duration", type=int, default=20, help="seconds of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of wrk before the measured runs")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(),
+                        help="processes per server, the same for every server (default: one per core)")
     args = parser.parse_args()
-    env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_SERVICE_WORKERS": "1",
+    env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_SERVICE_WORKERS": str(args.workers),
            "ML_PLATFORM_ACCESS_LOG": "0", "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(PROJECT_DIR)}
     env.pop("MLFLOW_TRACKING_URI", None)  # benchmark the model, not the registry poller
     results: dict[str, dict[int, dict]] = {}
@@ -114,7 +117,8 @@ def machine() -> str:
 def table(results: dict[str, dict[int, dict]], args: argparse.Namespace) -> str:
     names = {**{k: name for k, (name, _) in SERVERS.items()}, "d": "(d) bare model in-process, C records/call"}
     lines = [f"One run, {time.strftime('%Y-%m-%d')}, on {machine()}; wrk -t1 -c<C> -d{args.duration}s --timeout 5s "
-             f"over loopback after {args.warmup} s of warm-up; one worker per server; wrk shares the CPUs.", "",
+             f"over loopback after {args.warmup} s of warm-up; {args.workers} worker process(es) per server "
+             "(uvicorn --workers for (b)); wrk shares the CPUs.", "",
              "| system | C | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx / socket) |",
              "|---|---|---|---|---|---|---|---|"]
     for key, by_c in results.items():
