@@ -54,6 +54,7 @@ class InferenceLogWriter:
         self.max_bytes, self.max_seconds, self.lease_seconds = max_bytes, max_seconds, lease_seconds
         self.counters, self.owner = counters, Owner.me()
         self.error: str | None = None
+        self._shadow_failures = 0
         self._files = OwnedFiles(self.log_dir, self.owner)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._recovered_at = time.monotonic()
@@ -101,7 +102,10 @@ class InferenceLogWriter:
             try:
                 entry.shadow(entry.records)
             except Exception:
-                logger.exception("inference log: the shadow model failed; champion records logged without it")
+                self._shadow_failures += 1
+                if self._shadow_failures % 1000 == 1:  # a broken shadow fails every call: log, don't flood
+                    logger.exception(f"inference log: the shadow model failed ({self._shadow_failures} times so "
+                                     "far); champion records are logged without its answer")
                 self.counters.shadow_error()
         try:
             lines = "".join(json.dumps(r, allow_nan=False, separators=(",", ":")) + "\n" for r in entry.records)
