@@ -6,7 +6,6 @@ Tests that alter a model's bytes put them back, so the platform is built once (a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -58,15 +57,3 @@ def logged_file(platform: Platform, version: str) -> Path:
 def stored_file(platform: Platform, version: str) -> Path:
     """The version's model file in the BentoML store."""
     return Path(platform.bentoml_home, "models", platform.spec.name, f"v{version}", model_store.MODEL_FILE)
-
-
-@contextmanager
-def tampered(path: Path) -> Iterator[None]:
-    """Flip 64 bytes in the middle of a model file, then put them back."""
-    original = path.read_bytes()
-    middle = len(original) // 2
-    path.write_bytes(original[:middle] + bytes(b ^ 0xFF for b in original[middle:middle + 64]) + original[middle + 64:])
-    try:
-        yield
-    finally:
-        path.write_bytes(original)

@@ -14,7 +14,8 @@ from ml_platform.lib.alias_follower import AliasFollower
 from ml_platform.lib.compiled_pipeline import probe_rows
 from ml_platform.lib.model_format import ModelIntegrityError
 from ml_platform.lib.served_model import from_store
-from ml_platform_tests.models.conftest import WEAK, logged_file, stored_file, tampered
+from ml_platform_tests.models.conftest import WEAK, logged_file, stored_file
+from ml_platform_tests.tampering import tampered
 
 
 def errors_of(result, node: str) -> str:

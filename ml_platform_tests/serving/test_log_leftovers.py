@@ -36,17 +36,23 @@ class WriterProcess:
         assert self.process.wait(60) == 0
 
 
+def killed_writer(log_dir: Path, lease: float, records_before_kill: int) -> tuple[WriterProcess, Path]:
+    """A writer on host pod-a SIGKILLed mid-run, and the open file it leaves behind."""
+    killed = WriterProcess(log_dir, "pod-a", "killed", 100_000, lease=lease)
+    eventually(lambda: len(killed.printed()) > records_before_kill, what="the first writer's records")
+    killed.process.send_signal(signal.SIGKILL)
+    killed.process.wait()
+    [leftover] = log_dir.glob(f"*{OPEN_SUFFIX}")
+    return killed, leftover
+
+
 def logged(log_dir: Path) -> Counter:
     return Counter(r["record_id"] for f in closed_files(log_dir) for r in read_records(f))
 
 
 def test_a_killed_writer_is_recovered_by_its_own_host_at_once_and_by_others_after_the_lease(tmp_path):
     log_dir = tmp_path / "log"
-    killed = WriterProcess(log_dir, "pod-a", "killed", 100_000, lease=4.0)
-    eventually(lambda: len(killed.printed()) > 300, what="the first writer's records")
-    killed.process.send_signal(signal.SIGKILL)
-    killed.process.wait()
-    [leftover] = log_dir.glob(f"*{OPEN_SUFFIX}")
+    killed, leftover = killed_writer(log_dir, lease=4.0, records_before_kill=300)
 
     other_host = Owner("pod-b", os.getpid(), Owner.me().start, "feedbeef")
     assert recover(log_dir, lease_seconds=4.0, me=other_host) == [], "pod-b must wait for the lease"
@@ -63,11 +69,7 @@ def test_a_killed_writer_is_recovered_by_its_own_host_at_once_and_by_others_afte
 
 def test_another_hosts_leftover_is_closed_after_the_lease_by_a_running_writer(tmp_path):
     log_dir = tmp_path / "log"
-    killed = WriterProcess(log_dir, "pod-a", "killed", 100_000, lease=2.0)
-    eventually(lambda: len(killed.printed()) > 50, what="the first writer's records")
-    killed.process.send_signal(signal.SIGKILL)
-    killed.process.wait()
-    [leftover] = log_dir.glob(f"*{OPEN_SUFFIX}")
+    _, leftover = killed_writer(log_dir, lease=2.0, records_before_kill=50)
     started = time.monotonic()
     neighbour = WriterProcess(log_dir, "pod-b", "neighbour", 2500, lease=2.0)  # about 6 s of writing
     eventually(lambda: not leftover.exists(), timeout=15, what="pod-b closing pod-a's leftover")

@@ -7,30 +7,21 @@ and becomes ready by itself once the alias names a model that passes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from ml_platform.lib.model_store import MODEL_FILE
 from ml_platform_tests.serving.conftest import RECORD, serving
+from ml_platform_tests.tampering import tampered
 from ml_platform_tests.waiting import eventually
 
 LOG_OK = {"writable": True, "error": None}
 
 
-@contextmanager
-def corrupted(platform, version: str) -> Iterator[None]:
+def corrupted(platform, version: str):
     """Flip bytes in the middle of a stored model, then put them back."""
-    path = Path(platform.bentoml_home, "models", platform.spec.name, f"v{version}", MODEL_FILE)
-    original = path.read_bytes()
-    middle = len(original) // 2
-    path.write_bytes(original[:middle] + bytes(b ^ 0xFF for b in original[middle:middle + 64]) + original[middle + 64:])
-    try:
-        yield
-    finally:
-        path.write_bytes(original)
+    return tampered(Path(platform.bentoml_home, "models", platform.spec.name, f"v{version}", MODEL_FILE))
 
 
 def samples(client, name: str) -> list:
