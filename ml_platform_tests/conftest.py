@@ -70,27 +70,27 @@ def write_spec(path: Path, base: Path = DEFAULT_SPEC, **overrides) -> Path:
     return path
 
 
+def new_platform(root: Path, spec_path: Path | None = None) -> Platform:
+    """A whole platform under `root` (state directories, SQLite instance); the caller disposes the instance."""
+    root.mkdir(parents=True, exist_ok=True)
+    spec_path = spec_path or write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
+    resources = platform_resources(spec_path=str(spec_path), data_dir=str(root / "data"),
+                                   tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                                   artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml"))
+    (root / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+    return Platform(root, spec_path, build_defs(resources), instance)
+
+
 @pytest.fixture
 def make_platform(tmp_path):
     """Build a platform on a spec; each call gets its own state directories."""
-    instances = []
+    built: list[Platform] = []
 
     def build(spec_path: Path | None = None, name: str = "platform") -> Platform:
-        root = tmp_path / name
-        root.mkdir()
-        spec_path = spec_path or write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
-        resources = platform_resources(
-            spec_path=str(spec_path),
-            data_dir=str(root / "data"),
-            tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-            artifact_root=str(root / "mlflow-artifacts"),
-            bentoml_home=str(root / "bentoml"),
-        )
-        (root / "dagster_home").mkdir()
-        instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-        instances.append(instance)
-        return Platform(root, spec_path, build_defs(resources), instance)
+        built.append(new_platform(tmp_path / name, spec_path))
+        return built[-1]
 
     yield build
-    for instance in instances:
-        instance.dispose()
+    for platform in built:
+        platform.instance.dispose()

@@ -44,16 +44,12 @@ def champion_bento(registry: Any, home: str) -> Any:
 
 
 def main() -> int:
-    from ml_platform.lib.registry import Registry
-    from ml_platform.lib.spec import load_spec
+    from ml_platform.lib.registry import from_environment
 
-    missing = [n for n in ("MLFLOW_TRACKING_URI", "BENTOML_HOME", "ML_PLATFORM_DATASET") if not os.environ.get(n)]
-    if missing:
-        print(f"Set {missing} (the Makefile does): run this through `make serve`.", file=sys.stderr)
+    if (found := from_environment("make serve")) is None:
         return 2
-    name = load_spec(os.environ["ML_PLATFORM_DATASET"]).name
     try:
-        bento = champion_bento(Registry(os.environ["MLFLOW_TRACKING_URI"], name), os.environ["BENTOML_HOME"])
+        bento = champion_bento(*found)
     except NoChampionBento as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -74,3 +74,19 @@ class Registry:
                                       tracking_uri=self.tracking_uri)
             data = Path(path).read_bytes()
         return loads_verified(data, recorded, where)
+
+
+def from_environment(command: str) -> tuple[Registry, str] | None:
+    """The registry of the current dataset and the BentoML home, as the Makefile sets them for `command`;
+    None (with the reason on stderr) when they are not set."""
+    import os
+    import sys
+
+    from ml_platform.lib.spec import load_spec
+
+    missing = [n for n in ("MLFLOW_TRACKING_URI", "BENTOML_HOME", "ML_PLATFORM_DATASET") if not os.environ.get(n)]
+    if missing:
+        print(f"Set {missing} (the Makefile does): run this through `{command}`.", file=sys.stderr)
+        return None
+    name = load_spec(os.environ["ML_PLATFORM_DATASET"]).name
+    return Registry(os.environ["MLFLOW_TRACKING_URI"], name), os.environ["BENTOML_HOME"]

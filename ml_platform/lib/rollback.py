@@ -12,12 +12,11 @@ registry and store (deploy/README.md).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ml_platform.lib import model_store
 from ml_platform.lib.promotion import verify_stored
-from ml_platform.lib.registry import Registry
+from ml_platform.lib.registry import Registry, from_environment
 
 
 class RollbackError(RuntimeError):
@@ -44,22 +43,18 @@ def rollback(registry: Registry, bentoml_home: str, to: str | None = None) -> tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml_platform.lib.spec import load_spec
-
     parser = argparse.ArgumentParser(description="Move the champion alias back to the previous version.")
     parser.add_argument("--to", help="the MLflow model version to make champion (default: the previous one)")
     args = parser.parse_args(argv)
-    missing = [n for n in ("MLFLOW_TRACKING_URI", "BENTOML_HOME", "ML_PLATFORM_DATASET") if not os.environ.get(n)]
-    if missing:
-        print(f"Set {missing} (the Makefile does): run this through `make rollback`.", file=sys.stderr)
+    if (found := from_environment("make rollback")) is None:
         return 2
-    name = load_spec(os.environ["ML_PLATFORM_DATASET"]).name
+    registry, home = found
     try:
-        old, new = rollback(Registry(os.environ["MLFLOW_TRACKING_URI"], name), os.environ["BENTOML_HOME"], args.to)
+        old, new = rollback(registry, home, args.to)
     except RollbackError as exc:
         print(f"rollback refused: {exc}", file=sys.stderr)
         return 1
-    print(f"{name}: champion moved from v{old} back to v{new}; running services follow within seconds.")
+    print(f"{registry.model_name}: champion moved from v{old} back to v{new}; running services follow within seconds.")
     return 0
 
 

@@ -9,34 +9,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import dagster as dg
 import mlflow
 import pytest
 
-from ml_platform.definitions import build_defs, platform_resources
 from ml_platform.lib import model_store
 from ml_platform.lib.mlflow_flavor import MODEL_FILE
 from ml_platform.quickstart import run_platform
-from ml_platform_tests.conftest import Platform, write_spec
+from ml_platform_tests.conftest import Platform, new_platform
 
 WEAK = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1e-5]}}}}
 
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory) -> Iterator[Platform]:
-    root = tmp_path_factory.mktemp("model-platform")
-    spec_path = write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
-    resources = platform_resources(spec_path=str(spec_path), data_dir=str(root / "data"),
-                                   tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-                                   artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml"))
-    (root / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-    built = Platform(root, spec_path, build_defs(resources), instance)
-    assert run_platform(built.defs, instance) == []
+    built = new_platform(tmp_path_factory.mktemp("model-platform"))
+    assert run_platform(built.defs, built.instance) == []
     assert not built.retrain(run_config=WEAK).output_for_node("promoted_model")["promoted"]
     assert model_store.find(built.bentoml_home, model_store.tag_for(built.spec.name, "2")) is None
     yield built
-    instance.dispose()
+    built.instance.dispose()
 
 
 @pytest.fixture

@@ -18,29 +18,22 @@ import httpx
 import pytest
 
 from benchmarks import service_process
-from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
+from ml_platform.definitions import PROJECT_DIR
 from ml_platform.lib.rollback import rollback
 from ml_platform.quickstart import run_platform
-from ml_platform_tests.conftest import Platform, write_spec
+from ml_platform_tests.conftest import Platform, new_platform
 
 RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teacher", "spending_score": 55}
 
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory) -> Iterator[Platform]:
-    root = tmp_path_factory.mktemp("serving-platform")
-    spec_path = write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
-    resources = platform_resources(spec_path=str(spec_path), data_dir=str(root / "data"),
-                                   tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-                                   artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml"))
-    (root / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-    built = Platform(root, spec_path, build_defs(resources), instance)
-    assert run_platform(built.defs, instance) == []
+    built = new_platform(tmp_path_factory.mktemp("serving-platform"))
+    assert run_platform(built.defs, built.instance) == []
     assert built.retrain().success and built.registry.champion_version() == "2"
     assert rollback(built.registry, built.bentoml_home) == ("2", "1")
     yield built
-    instance.dispose()
+    built.instance.dispose()
 
 
 @dataclass
