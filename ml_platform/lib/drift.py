@@ -1,7 +1,8 @@
 """A batch against the reference profile: one family of tests, Bonferroni-corrected, judged by effect size.
 
 Each column gets tests fit for its type: numbers a KS test on the profile's quantile grid plus a
-location (mean) and a scale (absolute deviation) z-test, which see small shifts KS misses; categories a
+location (mean) and a scale (absolute deviation) z-test, which see small shifts KS misses, and a tail-mass
+test, which sees a shift confined to a sub-population (`drift_numeric`); categories a
 chi-squared test with rare categories pooled; nullable columns a test on the null share; and the model's
 predicted probability of each class a KS test (Rabanser et al., 2019). All p-values share one Bonferroni
 family, so a batch without drift is flagged with probability at most `drift_p_value`; a test counts only
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ml_platform.lib.drift_numeric import numeric_tests, z_p
 from ml_platform.lib.drift_profile import categorical_profile
 from ml_platform.lib.spec import DatasetSpec
 
@@ -47,34 +49,13 @@ class DriftDecision:
         return pd.DataFrame([asdict(c) for c in self.columns])
 
 
-def _z_p(difference: float, variance: float) -> float:
-    """Two-sided p-value of a z statistic; with no variance, any difference at all is certain."""
-    if variance > 0:
-        return float(2 * stats.norm.sf(abs(difference) / np.sqrt(variance)))
-    return 1.0 if difference == 0 else 0.0
-
-
 def numeric_drift(name: str, ref: dict[str, Any], values: np.ndarray, ks_only: bool = False) -> ColumnDrift | None:
-    """KS on the quantile grid, plus mean and scale z-tests; the effect is the Wasserstein distance in SDs."""
-    values = values[~np.isnan(values)]
-    m, n = len(values), ref["n"]
-    if m < 2 or "edges" not in ref:
+    """The column's numeric tests as one entry of the family; the effect is the Wasserstein distance in SDs."""
+    result = numeric_tests(ref, values, ks_only)
+    if result is None:
         return None
-    edges, ref_cdf = np.asarray(ref["edges"]), np.asarray(ref["cdf"])
-    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
-    cur_cdf = np.cumsum(counts)[: len(edges)] / m
-    gap = np.abs(ref_cdf - cur_cdf)
-    n_eff = n * m / (n + m)
-    p_values = [float(stats.kstwo.sf(gap.max(), max(1, int(round(n_eff)))))]
-    if not ks_only:
-        p_values.append(_z_p(values.mean() - ref["mean"], ref["sd"] ** 2 / n + values.var(ddof=1) / m))
-        deviation = np.abs(values - ref["median"])
-        p_values.append(_z_p(deviation.mean() - ref["abs_dev_mean"],
-                             ref["abs_dev_sd"] ** 2 / n + deviation.var(ddof=1) / m))
-    outside = np.clip(edges[0] - values, 0, None).sum() + np.clip(values - edges[-1], 0, None).sum()
-    wasserstein = float((gap[:-1] * np.diff(edges)).sum() + outside / m)
-    return ColumnDrift(name, "ks" if ks_only else "ks+mean+scale", min(p_values),
-                       wasserstein / (ref["sd"] or 1.0), "wasserstein_sd", len(p_values))
+    return ColumnDrift(name, result.test, min(result.p_values.values()), result.effect, "wasserstein_sd",
+                       len(result.p_values))
 
 
 def categorical_drift(name: str, ref: dict[str, Any], values: pd.Series) -> ColumnDrift | None:
@@ -99,7 +80,7 @@ def null_share_drift(name: str, ref_share: float, ref_rows: int, values: pd.Seri
     """Two-proportion z-test on the share of missing values; effect: the difference in share."""
     share, m = float(values.isna().mean()), len(values)
     pooled = (ref_share * ref_rows + share * m) / (ref_rows + m)
-    p_value = _z_p(share - ref_share, pooled * (1 - pooled) * (1 / ref_rows + 1 / m)) if pooled > 0 else 1.0
+    p_value = z_p(share - ref_share, pooled * (1 - pooled) * (1 / ref_rows + 1 / m)) if pooled > 0 else 1.0
     return ColumnDrift(f"{name} (missing)", "two_proportion_z", p_value, abs(share - ref_share), "share_difference", 1)
 
 
