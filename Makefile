@@ -16,11 +16,12 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export ML_PLATFORM_INFERENCE_LOG_DIR ?= $(ML_PLATFORM_DATA_DIR)/inference_log
 export ML_PLATFORM_LABELS_DIR ?= $(ML_PLATFORM_DATA_DIR)/labels
 export ML_PLATFORM_ALERT_WEBHOOK ?=
+export ML_PLATFORM_PUSHGATEWAY_URL ?=
 export BENTOML_DO_NOT_TRACK := True
 export DAGSTER_DISABLE_TELEMETRY := 1
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: run test ui mlflow-ui serve export-bento clean install browser state simulate-drift rollback bench-serving soak
+.PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving soak
 
 install: $(STAMP)
 
@@ -38,7 +39,7 @@ state: $(STAMP)
 run: state
 	$(BIN)/python -m ml_platform.quickstart
 
-test: $(STAMP) browser
+test: $(STAMP) browser monitoring-tools
 	$(BIN)/python -m pytest
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -47,6 +48,13 @@ browser:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the UI test"; \
 	  $(SUDO) apt-get install -y -q chromium >/dev/null || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
+
+# promtool checks the alert rules; the monitoring tests start a real Prometheus and Pushgateway.
+monitoring-tools:
+	@command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null || { \
+	  echo "installing Debian's prometheus and prometheus-pushgateway for the monitoring tests"; \
+	  $(SUDO) apt-get install -y -q prometheus prometheus-pushgateway >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus prometheus-pushgateway >/dev/null; }; }
 
 ui: state
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -15,11 +15,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENV = {"spec_path": "ML_PLATFORM_DATASET", "data_dir": "ML_PLATFORM_DATA_DIR", "tracking_uri": "MLFLOW_TRACKING_URI",
        "artifact_root": "MLFLOW_ARTIFACTS_DESTINATION", "bentoml_home": "BENTOML_HOME",
        "inference_log_dir": "ML_PLATFORM_INFERENCE_LOG_DIR", "labels_dir": "ML_PLATFORM_LABELS_DIR",
-       "alert_webhook": "ML_PLATFORM_ALERT_WEBHOOK"}
+       "alert_webhook": "ML_PLATFORM_ALERT_WEBHOOK", "pushgateway_url": "ML_PLATFORM_PUSHGATEWAY_URL"}
 
 
 def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml_home,
-                       inference_log_dir=None, labels_dir=None, alert_webhook="") -> dict:
+                       inference_log_dir=None, labels_dir=None, alert_webhook="", pushgateway_url="") -> dict:
     """Each argument is a value or a `dg.EnvVar`; tests pass temporary paths, the code location env vars.
 
     The loop's folders default to `inference_log/` and `labels/` under `data_dir` (a path).
@@ -27,7 +27,7 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
     dataset = DatasetResource(spec_path=spec_path)
     return {
         **loop_resources(inference_log_dir or str(Path(data_dir) / "inference_log"),
-                         labels_dir or str(Path(data_dir) / "labels"), alert_webhook),
+                         labels_dir or str(Path(data_dir) / "labels"), alert_webhook, pushgateway_url),
         "dataset": dataset,
         "storage": PlatformStorage(data_dir=data_dir),
         "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri, artifact_root=artifact_root, dataset=dataset),

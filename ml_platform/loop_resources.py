@@ -78,11 +78,20 @@ class AlertWebhook(dg.ConfigurableResource):
             return response.status
 
 
-def loop_resources(inference_log_dir: Any, labels_dir: Any, alert_webhook: Any = "") -> dict[str, Any]:
+class Pushgateway(dg.ConfigurableResource):
+    """The Prometheus Pushgateway that model-quality gauges are pushed to; an empty URL means off."""
+
+    url: str = ""
+    timeout_seconds: float = 5.0
+
+
+def loop_resources(inference_log_dir: Any, labels_dir: Any, alert_webhook: Any = "",
+                   pushgateway_url: Any = "") -> dict[str, Any]:
     """Each argument is a value or a `dg.EnvVar`."""
     return {
         "loop_storage": LoopStorage(inference_log_dir=inference_log_dir, labels_dir=labels_dir),
         "retrain_policy": RetrainPolicy(),
         "alerts": AlertWebhook(url=alert_webhook),
         "ingestion_policy": IngestionPolicy(),
+        "pushgateway": Pushgateway(url=pushgateway_url),
     }

@@ -85,6 +85,7 @@ def deployment(k8s_instance_home, tmp_path, monkeypatch, code_location):
         "ML_PLATFORM_INFERENCE_LOG_DIR": str(tmp_path / "data" / "inference_log"),
         "ML_PLATFORM_LABELS_DIR": str(tmp_path / "data" / "labels"),
         "ML_PLATFORM_ALERT_WEBHOOK": "",
+        "ML_PLATFORM_PUSHGATEWAY_URL": "",
     }
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)

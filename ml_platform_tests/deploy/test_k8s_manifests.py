@@ -9,6 +9,7 @@ from ml_platform.definitions import PROJECT_DIR
 from ml_platform.quickstart import ENV
 from ml_platform_tests.deploy.job_checks import K8S_VERSION
 from ml_platform_tests.deploy.kustomize import build, load_documents
+from ml_platform_tests.deploy.operator_crds import is_operator_kind, validate_operator_object
 
 K8S = PROJECT_DIR / "deploy" / "k8s"
 OVERLAYS = ["dev", "prod"]
@@ -23,7 +24,7 @@ def test_every_built_manifest_validates_against_the_kubernetes_schema(overlay):
     objects = build(K8S / "overlays" / overlay)
     assert len(objects) >= 12
     for obj in objects:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        validate_manifest(obj)
         assert obj["metadata"]["namespace"] == "ml-platform"
         assert obj["metadata"]["labels"]["ml-platform/environment"] == overlay
 
@@ -39,7 +40,15 @@ def test_the_raw_base_files_validate_too():
     for path in sorted((K8S / "base").glob("*.yaml")):
         if path.name != "kustomization.yaml":
             for obj in load_documents(path):
-                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+                validate_manifest(obj)
+
+
+def validate_manifest(obj: dict) -> None:
+    """Built-in kinds against the Kubernetes schema, prometheus-operator kinds against their CRD fields."""
+    if is_operator_kind(obj):
+        validate_operator_object(obj)
+    else:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -82,11 +91,14 @@ def test_code_location_env_covers_what_definitions_reads_and_lives_on_the_shared
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" and ("Service", "mlflow") in objects
 
 
-def test_network_policies_open_only_the_bento_to_other_namespaces():
+def test_network_policies_open_only_the_bento_and_the_pushgateway_scrape_to_other_namespaces():
     policies = [o for o in build(K8S / "overlays" / "prod") if o["kind"] == "NetworkPolicy"]
-    from_outside = [p for p in policies for rule in p["spec"].get("ingress", [])
-                    for peer in rule["from"] if "namespaceSelector" in peer]
-    assert [p["metadata"]["name"] for p in from_outside] == ["bento-http-ingress"]
+    from_outside = {p["metadata"]["name"]: (peer["namespaceSelector"], rule["ports"]) for p in policies
+                    for rule in p["spec"].get("ingress", []) for peer in rule["from"] if "namespaceSelector" in peer}
+    assert set(from_outside) == {"bento-http-ingress", "pushgateway-scrape-ingress"}
+    assert from_outside["pushgateway-scrape-ingress"] == (
+        {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}, [{"protocol": "TCP", "port": 9091}]), (
+        "anyone who can reach the Pushgateway can push fake quality metrics: only Prometheus's namespace scrapes it")
     assert any(p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"] for p in policies)
 
 

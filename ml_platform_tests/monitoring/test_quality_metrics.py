@@ -1,0 +1,45 @@
+"""What the quality gauges say about retrains and about a platform that has done nothing yet."""
+
+import dagster as dg
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ml_platform.defs.monitoring.quality import collect
+from ml_platform.lib.quality_metrics import Quality, registry_for
+
+
+@dg.op
+def fit(should_fail: bool) -> None:
+    if should_fail:
+        raise RuntimeError("the fit ran out of memory")
+
+
+@dg.job(name="retrain")
+def retrain_stand_in():
+    fit()
+
+
+def run_retrain(instance: dg.DagsterInstance, should_fail: bool) -> None:
+    retrain_stand_in.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config={"ops": {"fit": {"inputs": {"should_fail": should_fail}}}})
+
+
+def test_a_failed_retrain_after_a_good_one_is_published_with_both_times():
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert collect(instance, "d").retrain is None
+        run_retrain(instance, should_fail=False)
+        run_retrain(instance, should_fail=True)
+        quality = collect(instance, "d")
+        good, bad = sorted(instance.get_run_records(dg.RunsFilter(job_name="retrain")), key=lambda r: r.end_time)
+    assert quality.retrain == {"success": False, "finished": bad.end_time, "last_success": good.end_time}
+    values = {s.name: s.value for f in text_string_to_metric_families(generate_latest(registry_for(quality)).decode())
+              for s in f.samples}
+    assert values == {"ml_platform_retrain_last_success": 0, "ml_platform_retrain_last_finished_timestamp_seconds": bad.end_time,
+                      "ml_platform_retrain_last_success_timestamp_seconds": good.end_time}
+
+
+def test_nothing_known_publishes_nothing_rather_than_zeros():
+    """A zero would read as 'accuracy 0' or 'data from 1970' and fire alerts; no series fires none."""
+    assert "ml_platform_" not in generate_latest(registry_for(Quality(dataset="d"))).decode()
+    unlabelled = Quality(dataset="d", live={"labelled": 0, "model_version": None})
+    assert "ml_platform_" not in generate_latest(registry_for(unlabelled)).decode()
