@@ -7,7 +7,7 @@ import dagster as dg
 
 from ml_platform.definitions import PROJECT_DIR
 
-ASSETS = {"raw_data", "validated_data", "rejected_rows", "training_set", "trained_model",
+ASSETS = {"raw_data", "validated_data", "rejected_rows", "features", "training_set", "trained_model",
           "evaluation_report", "drift_report", "promoted_model", "bento", "reference_profile",
           "live_performance"}
 
@@ -21,12 +21,13 @@ def test_graph_has_every_asset_with_its_lineage(make_platform):
         return {k.to_user_string() for k in graph.get(dg.AssetKey(asset)).parent_keys}
 
     assert parents("validated_data") == {"raw_data"}
-    assert parents("training_set") == {"validated_data", "rejected_rows"}
+    assert parents("features") == {"validated_data"}
+    assert parents("training_set") == {"features", "rejected_rows"}
     assert parents("trained_model") == {"training_set"}
     assert parents("evaluation_report") == {"training_set", "trained_model"}
     assert parents("promoted_model") == {"evaluation_report", "trained_model"}
     assert parents("bento") == {"promoted_model"}
-    assert parents("drift_report") == {"validated_data", "reference_profile"}
+    assert parents("drift_report") == {"features", "reference_profile"}
     assert parents("reference_profile") == {"training_set", "promoted_model"}
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_batch", "monitor_batch", "retrain",
                                                               "process_batch", "track_performance"}

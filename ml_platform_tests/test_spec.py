@@ -11,6 +11,7 @@ def test_the_default_spec_loads():
     assert spec.numeric_features == ["age", "income", "spending_score"]
     assert spec.categorical_features == ["gender", "occupation"]
     assert spec.target.classes == ["budget", "standard", "premium", "luxury"]
+    assert [(d.name, d.kind, d.column) for d in spec.derived] == [("age_group", "bins", "age")]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -22,6 +23,19 @@ def test_the_default_spec_loads():
     ({"thresholds": {"max_rejected_share": 1.5}}, r"thresholds.max_rejected_share: Input should be less than"),
     ({"source": {"kind": "ftp"}}, r"source: Input tag 'ftp'"),
     ({"colour": "blue"}, r"colour: Extra inputs are not permitted"),
+    ({"derived": [{"name": "x", "kind": "log", "column": "height"}]}, r"derived.0.column: unknown column 'height'"),
+    ({"derived": [{"name": "a", "kind": "log1p", "column": "b"}, {"name": "b", "kind": "clip", "column": "a", "min": 0}]},
+     r"derived.0: cycle a -> b -> a"),
+    ({"derived": [{"name": "g", "kind": "bins", "column": "age", "edges": [18, 50, 40], "labels": ["x", "y"]}]},
+     r"derived.0.bins.edges: .*strictly increasing"),
+    ({"derived": [{"name": "g", "kind": "bins", "column": "age", "edges": [18, 50, 90], "labels": ["young"]}]},
+     r"derived.0.bins.labels: .*3 edges make 2 bins, got 1 labels"),
+    ({"derived": [{"name": "g", "kind": "log", "column": "gender"}]}, r"derived.0.column: log needs a numeric column"),
+    ({"derived": [{"name": "h", "kind": "timestamp_part", "column": "age", "part": "hour"}]},
+     r"derived.0.column: timestamp_part needs a timestamp column"),
+    ({"derived": [{"name": "age", "kind": "log", "column": "income"}]}, r"column names appear more than once: \['age'\]"),
+    ({"derived": [{"name": "c", "kind": "clip", "column": "income"}]}, r"derived.0.clip: .*clip needs min, max or both"),
+    ({"derived": [{"name": "e", "kind": "eval", "column": "income"}]}, r"derived.0: Input tag 'eval'"),
 ])
 def test_an_invalid_spec_names_the_field(tmp_path, overrides, message):
     path = write_spec(tmp_path / "bad.yaml", **overrides)

@@ -16,6 +16,7 @@ from typing import Any
 from bentoml.exceptions import ServiceUnavailable
 
 from ml_platform.lib.alias_follower import AliasFollower
+from ml_platform.lib.features import add_features_to_rows
 from ml_platform.lib.inference_log_writer import Counters, Entry, InferenceLogWriter
 from ml_platform.lib.request_schema import Prediction
 from ml_platform.lib.served_model import ServedModel
@@ -113,7 +114,7 @@ class ServingState:
         champion, shadow = self.champion, self.shadow
         if champion is None:
             raise ServiceUnavailable("no model loaded yet: see /readyz")
-        rows = [record.model_dump() for record in records]
+        rows = add_features_to_rows(champion.spec, [record.model_dump() for record in records])
         answers = champion.predict(rows)
         for record in records:  # the middleware reads it for the response's version headers
             record.served_by.append(champion)

@@ -4,13 +4,13 @@ import dagster as dg
 
 from ml_platform.defs.partitions import batches
 
-INGEST = dg.AssetSelection.assets("raw_data", "validated_data", "rejected_rows")
+INGEST = dg.AssetSelection.assets("raw_data", "validated_data", "rejected_rows", "features")
 
 ingest_batch = dg.define_asset_job(
     "ingest_batch",
     selection=INGEST,
     partitions_def=batches,
-    description="Read a landed batch, validate it and quarantine its bad rows.",
+    description="Read a landed batch, validate it, quarantine its bad rows and compute its features.",
 )
 
 monitor_batch = dg.define_asset_job(

@@ -12,6 +12,9 @@ of closing can make it skip one. Each line is one record:
     {"record_id": str, "request_id": str, "timestamp": ISO-8601 UTC, "model_version": str,
      "inputs": {feature: value, ...}, "prediction": str, "probabilities": {class: float, ...}}
 
+`inputs` holds the request's fields and the derived features the service computed from them (null
+where a derivation has no value), so what the model saw can be checked against the `features` asset.
+
 `record_id` is made by the server and unique per record (`<server request id>-<index in request>`):
 it is the id a label names. `request_id` is the caller's `X-Request-ID` (or the server's id when none
 was sent), kept for tracing and never trusted to be unique. Optional fields: `data_version` of the

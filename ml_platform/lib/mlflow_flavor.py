@@ -27,10 +27,15 @@ from ml_platform.lib.model_signature import LABEL, probability_column
 
 MODEL_FILE = "model.skops"  # where mlflow.sklearn writes a skops model inside the logged model
 SHA256_KEY = "model_sha256"
+SPEC_KEY = "dataset_spec"
 
 
-def save_model(sk_model: Any, path: str, mlflow_model: Any, **sklearn_options: Any) -> None:
-    """The model directory, as `mlflow.models.Model.log(flavor=<this module>, sk_model=...)` asks for it."""
+def save_model(sk_model: Any, path: str, mlflow_model: Any, dataset_spec: dict | None = None,
+               **sklearn_options: Any) -> None:
+    """The model directory, as `mlflow.models.Model.log(flavor=<this module>, sk_model=...)` asks for it.
+
+    `dataset_spec` (the spec as JSON) goes into MLmodel's metadata: the pyfunc computes the derived
+    features from it, so MLflow's clients send the raw fields, as the service's clients do."""
     import mlflow.sklearn
     from mlflow import pyfunc
     from mlflow.models.model import MLMODEL_FILE_NAME
@@ -38,7 +43,8 @@ def save_model(sk_model: Any, path: str, mlflow_model: Any, **sklearn_options: A
     mlflow.sklearn.save_model(sk_model, path, mlflow_model=mlflow_model, serialization_format="skops",
                               skops_trusted_types=list(TRUSTED_TYPES), **sklearn_options)
     mlflow_model.flavors[pyfunc.FLAVOR_NAME].update({pyfunc.MAIN: __name__, pyfunc.DATA: MODEL_FILE})
-    mlflow_model.metadata = {**(mlflow_model.metadata or {}), SHA256_KEY: sha256(Path(path, MODEL_FILE).read_bytes())}
+    mlflow_model.metadata = {**(mlflow_model.metadata or {}), SHA256_KEY: sha256(Path(path, MODEL_FILE).read_bytes()),
+                             **({SPEC_KEY: dataset_spec} if dataset_spec else {})}
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
 
 
@@ -47,19 +53,27 @@ def _load_pyfunc(path: str) -> LabelAndProbabilities:
     from mlflow.models import Model
     from mlflow.models.model import MLMODEL_FILE_NAME
 
-    recorded = (Model.load(Path(path).parent / MLMODEL_FILE_NAME).metadata or {}).get(SHA256_KEY)
-    return LabelAndProbabilities(loads_verified(Path(path).read_bytes(), recorded, path))
+    from ml_platform.lib.spec import DatasetSpec
+
+    metadata = Model.load(Path(path).parent / MLMODEL_FILE_NAME).metadata or {}
+    spec = DatasetSpec.model_validate(metadata[SPEC_KEY]) if SPEC_KEY in metadata else None
+    return LabelAndProbabilities(loads_verified(Path(path).read_bytes(), metadata.get(SHA256_KEY), path), spec)
 
 
 class LabelAndProbabilities:
     """The fitted pipeline as pyfunc: one row per input, the label then `probability_<class>` per class."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, spec: Any = None):
         self.model = model
+        self.spec = spec
         self.classes = [str(c) for c in model.classes_]
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        rows = pd.DataFrame(data).reindex(columns=list(self.model.feature_names_in_))  # optional columns may be absent
+        from ml_platform.lib.features import add_features
+
+        rows = pd.DataFrame(data)
+        rows = add_features(self.spec, rows) if self.spec is not None else rows
+        rows = rows.reindex(columns=list(self.model.feature_names_in_))  # optional columns may be absent
         probabilities = self.model.predict_proba(rows)
         answer = pd.DataFrame(probabilities, columns=[probability_column(c) for c in self.classes], index=rows.index)
         answer.insert(0, LABEL, np.asarray(self.classes, dtype=object)[probabilities.argmax(axis=1)])

@@ -27,7 +27,9 @@ def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFram
                data_version: str, dagster_run_id: str) -> dict[str, Any]:
     """Refit the winner on all training rows, log it (skops, spec-typed signature), register a version.
 
-    The model file's sha256 becomes a tag of the version, so every later load can check it."""
+    The model file's sha256 becomes a tag of the version, so every later load can check it. `x` holds
+    the raw fields (the signature and input example are the request's) and the derived features (the
+    pipeline's inputs)."""
     import mlflow
     import skops
     import sklearn
@@ -37,7 +39,10 @@ def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFram
     from ml_platform.lib.model_signature import input_example, model_signature
     from ml_platform.lib.registry import MODEL_SHA256_TAG
 
-    model = build_pipeline(spec, best.estimator, best.params, spec.training.seed).fit(x, y)
+    from ml_platform.lib.features import model_spec
+
+    model = build_pipeline(spec, best.estimator, best.params, spec.training.seed)
+    model.fit(x[model_spec(spec).feature_names], y)
     run = tracking.active_run()
     tracking.log_params({"estimator": best.estimator, **best.params, "data_version": data_version,
                          "train_rows": len(x)})
@@ -51,6 +56,7 @@ def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFram
         sk_model=model,
         signature=model_signature(spec, model.classes_),
         input_example=input_example(spec, x),
+        dataset_spec=spec.model_dump(mode="json"),
         registered_model_name=spec.name,
         pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}",
                           f"skops=={skops.__version__}"],

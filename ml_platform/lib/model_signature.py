@@ -26,6 +26,8 @@ def column_type(feature: Any) -> str:
     """An MLflow column type. A nullable integer is a double: MLflow's long cannot hold a missing value."""
     if feature.type == "categorical":
         return "string"
+    if feature.type == "timestamp":
+        return "datetime"
     return "long" if feature.integer and not feature.nullable else "double"
 
 

@@ -94,9 +94,10 @@ def _same_answers(stored: Any, model: Any, spec_json: str) -> bool:
     import pandas as pd
 
     from ml_platform.lib.compiled_pipeline import probe_rows
+    from ml_platform.lib.features import model_spec
     from ml_platform.lib.spec import DatasetSpec
 
-    spec = DatasetSpec.model_validate_json(spec_json)
+    spec = model_spec(DatasetSpec.model_validate_json(spec_json))
     rows = pd.DataFrame(probe_rows(spec), columns=spec.feature_names)
     return list(stored.classes_) == list(model.classes_) and \
         np.array_equal(stored.predict_proba(rows), model.predict_proba(rows))

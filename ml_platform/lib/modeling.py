@@ -1,6 +1,7 @@
-"""The model: one scikit-learn Pipeline holds the feature engineering and the estimator.
+"""The model: one scikit-learn Pipeline holds the fitted preprocessing and the estimator.
 
-Training and serving share this one object, so there is no train/serve skew to keep in sync.
+Training and serving share this one object, so the fitted statistics (scaling, one-hot) cannot differ
+between them; the stateless derived features come before it, from `ml_platform.lib.features`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ml_platform.lib.features import model_spec
 from ml_platform.lib.spec import DatasetSpec
 
 ESTIMATORS = {"logistic_regression": LogisticRegression, "random_forest": RandomForestClassifier}
@@ -29,7 +31,11 @@ SCORERS = {"accuracy": "accuracy", "f1_macro": "f1_macro", "f1_weighted": "f1_we
 
 
 def build_pipeline(spec: DatasetSpec, estimator: str, params: dict[str, Any], seed: int) -> Pipeline:
-    """Impute and scale numbers, one-hot encode categories (unknown ones ignored), then classify."""
+    """Impute and scale numbers, one-hot encode categories (unknown ones ignored), then classify.
+
+    The columns are the model's inputs: the raw numbers and categories plus the derived features,
+    which the `features` asset (and the service, per request) computed before the pipeline sees a row."""
+    spec = model_spec(spec)
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     categorical = Pipeline([
         ("impute", SimpleImputer(strategy="most_frequent")),

@@ -14,6 +14,7 @@ from typing import Any
 
 from ml_platform.lib import model_store
 from ml_platform.lib.compiled_pipeline import CompiledPipeline, compile_pipeline, probe_rows
+from ml_platform.lib.features import model_spec
 from ml_platform.lib.spec import DatasetSpec
 
 
@@ -27,19 +28,25 @@ class ServedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     compiled: CompiledPipeline | None = field(default=None, init=False, repr=False, compare=False)
     classes: list[str] = field(default_factory=list, init=False, compare=False)
+    columns: list[str] = field(default_factory=list, init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", compile_pipeline(self.model, probe_rows(self.spec)))
+        inputs = model_spec(self.spec)
+        object.__setattr__(self, "compiled", compile_pipeline(self.model, probe_rows(inputs)))
         object.__setattr__(self, "classes", [str(c) for c in self.model.classes_])
+        object.__setattr__(self, "columns", inputs.feature_names)
 
     def predict(self, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
-        """(label, probabilities) per row; a non-finite probability is a model fault, never sent out."""
+        """(label, probabilities) per row; a non-finite probability is a model fault, never sent out.
+
+        Rows carry the model's inputs: the request's fields plus the derived features, which the caller
+        adds with `ml_platform.lib.features.add_features_to_rows` (the service does, and logs them)."""
         if self.compiled is not None and all(None not in row.values() for row in rows):
             probabilities = self.compiled.predict_proba(rows)
         else:
             import pandas as pd
 
-            probabilities = self.model.predict_proba(pd.DataFrame(rows, columns=self.spec.feature_names))
+            probabilities = self.model.predict_proba(pd.DataFrame(rows, columns=self.columns))
         classes = self.classes
         answers = []
         for row in probabilities.tolist():

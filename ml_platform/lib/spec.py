@@ -9,6 +9,8 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ml_platform.lib.derived_spec import Derived, evaluation_order
+
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 
@@ -38,7 +40,15 @@ class CategoricalFeature(_Strict):
     nullable: bool = False
 
 
-Feature = Annotated[Union[NumericFeature, CategoricalFeature], Field(discriminator="type")]
+class TimestampFeature(_Strict):
+    """An ISO 8601 instant (naive means UTC); the model sees only the parts that `derived` takes from it."""
+
+    name: str
+    type: Literal["timestamp"] = "timestamp"
+    nullable: bool = False
+
+
+Feature = Annotated[Union[NumericFeature, CategoricalFeature, TimestampFeature], Field(discriminator="type")]
 
 
 class Target(_Strict):
@@ -87,6 +97,7 @@ class DatasetSpec(_Strict):
     description: str = ""
     target: Target
     features: list[Feature] = Field(min_length=1)
+    derived: list[Derived] = []
     source: Annotated[Union[GeneratorSource, FolderSource], Field(discriminator="kind")]
     thresholds: Thresholds = Thresholds()
     training: Training = Training()
@@ -101,10 +112,11 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> DatasetSpec:
-        names = [f.name for f in self.features] + [self.target.name]
+        names = [f.name for f in self.features] + [self.target.name] + [d.name for d in self.derived]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"column names appear more than once: {duplicated}")
+        evaluation_order(self.derived, {f.name: f.type for f in self.features})
         return self
 
     @property
@@ -123,6 +135,10 @@ class DatasetSpec(_Strict):
     @property
     def categorical_features(self) -> list[str]:
         return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def timestamp_features(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "timestamp"]
 
     @property
     def columns(self) -> list[str]:
@@ -144,7 +160,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
         spec = DatasetSpec.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" if err["loc"] else err["msg"].removeprefix(
+                "Value error, ") for err in exc.errors()
         )
         raise SpecError(f"{path}: invalid dataset spec: {problems}") from exc
     if isinstance(spec.source, FolderSource) and not Path(spec.source.path).is_absolute():

@@ -26,12 +26,16 @@ def choose_window(valid_counts: dict[str, int], rejected_counts: dict[str, int],
 
     Landing order, not name order: names come from many writers (`batch-*`, `inference-*`), so the
     newest name is not the newest batch, and a retrain must include the batch whose drift triggered it.
-    A batch missing from `landing_order` counts as landed before all others.
+    A batch missing from `landing_order` counts as landed before all others; one with rejected rows but
+    no features (its run stopped at the blocking check) is excluded with that reason.
     """
     landed_at = {key: position for position, key in enumerate(landing_order)}
-    ordered = sorted(valid_counts, key=lambda key: (landed_at.get(key, -1), key))
+    ordered = sorted(set(valid_counts) | set(rejected_counts), key=lambda key: (landed_at.get(key, -1), key))
     excluded, eligible = {}, []
     for key in ordered:
+        if key not in valid_counts:
+            excluded[key] = "no features: its rejected share failed the blocking check, or it is not processed yet"
+            continue
         rows_in = valid_counts[key] + rejected_counts.get(key, 0)
         share = rejected_counts.get(key, 0) / rows_in if rows_in else 1.0
         if share > spec.thresholds.max_rejected_share:

@@ -37,6 +37,8 @@ def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
         elif isinstance(feature, CategoricalFeature):
             check = pa.Check.isin(feature.categories)
             columns[feature.name] = pa.Column(str, check, nullable=feature.nullable)
+        else:
+            columns[feature.name] = pa.Column(pd.DatetimeTZDtype(tz="UTC"), nullable=feature.nullable)
     target_check = pa.Check(lambda s: s.isin(spec.target.classes), name="unknown_class")
     columns[spec.target.name] = pa.Column(str, target_check, nullable=False)
     return pa.DataFrameSchema(columns, strict="filter", name=spec.name)
@@ -112,6 +114,11 @@ def _coerce(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, dict[in
         for i in np.flatnonzero(wrong):
             reasons.setdefault(int(i), []).append(f"{name}: wrong_type")
         typed[name] = numbers
+    for name in spec.timestamp_features:
+        stamps = pd.to_datetime(raw[name], utc=True, errors="coerce", format="mixed")
+        for i in np.flatnonzero((stamps.isna() & raw[name].notna()).to_numpy()):
+            reasons.setdefault(int(i), []).append(f"{name}: wrong_type")
+        typed[name] = stamps
     for name in [*spec.categorical_features, spec.target.name]:
         present = raw[name].notna()
         typed[name] = raw[name].where(~present, _stripped_text(raw[name]))

@@ -12,12 +12,13 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ml_platform_tests.ui.conftest import ARTIFACTS
 
-ASSETS = ["raw_data", "validated_data", "rejected_rows", "training_set", "trained_model",
+ASSETS = ["raw_data", "validated_data", "rejected_rows", "features", "training_set", "trained_model",
           "evaluation_report", "promoted_model", "bento", "reference_profile", "drift_report"]
-EDGES = {("raw_data", "validated_data"), ("raw_data", "rejected_rows"), ("validated_data", "training_set"),
+EDGES = {("raw_data", "validated_data"), ("raw_data", "rejected_rows"), ("validated_data", "features"),
+         ("features", "training_set"),
          ("rejected_rows", "training_set"), ("training_set", "trained_model"),
          ("trained_model", "evaluation_report"), ("evaluation_report", "promoted_model"),
-         ("promoted_model", "bento"), ("validated_data", "drift_report"),
+         ("promoted_model", "bento"), ("features", "drift_report"),
          ("reference_profile", "drift_report")}
 LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 
@@ -89,6 +90,12 @@ def test_graph_materialize_all_and_reports_in_a_real_browser(dagster_dev, browse
     assert plot.evaluate("img => img.complete && img.naturalWidth > 100")
     page.screenshot(path=str(ARTIFACTS / "evaluation-report.png"), full_page=True)
     page.keyboard.press("Escape")
+
+    page.goto(f"{url}/assets/features?partition={dagster_dev['keys'][0]}")
+    for key in ("feature_stats", "derived_features", "model_inputs"):
+        page.get_by_text(key, exact=True).first.wait_for()
+    page.get_by_text("age_group", exact=True).first.wait_for()  # the derived column, in the column schema
+    page.screenshot(path=str(ARTIFACTS / "features.png"), full_page=True)
 
     page.goto(f"{url}/assets/drift_report?partition={dagster_dev['keys'][0]}")
     page.get_by_text("decision", exact=True).first.wait_for()

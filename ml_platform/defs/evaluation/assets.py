@@ -3,6 +3,7 @@ import pandas as pd
 
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
+from ml_platform.lib.features import model_spec
 from ml_platform.lib.plots import markdown_image
 from ml_platform.lib.promotion import gate
 from ml_platform.lib.training_set import SPLIT
@@ -24,7 +25,7 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
     spec = dataset.load()
     registry = mlflow_tracking.registry()
     test = training_set[training_set[SPLIT] == "test"]
-    x, y = test[spec.feature_names], test[spec.target.name]
+    x, y = test[model_spec(spec).feature_names], test[spec.target.name]  # raw and derived: the pipeline's inputs
     candidate = registry.load_model(trained_model["version"])
     predicted = candidate.predict(x)
     candidate_metrics = classification_metrics(candidate, x, y, predicted)

@@ -5,6 +5,7 @@ from ml_platform.defs.partitions import batches
 from ml_platform.k8s import DRIFT_OP_TAGS
 from ml_platform.lib.drift import detect_drift, evidently_html
 from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
+from ml_platform.lib.features import model_spec
 from ml_platform.lib.landing import batch_path
 from ml_platform.lib.plots import drift_effects_png, markdown_image
 from ml_platform.lib.training_set import SPLIT, content_version
@@ -34,7 +35,7 @@ def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFr
     """
     from ml_platform.lib import model_store
 
-    spec = dataset.load()
+    spec = model_spec(dataset.load())  # drift is tested on the model's inputs, derived features included
     train, held_out = training_set[training_set[SPLIT] == "train"], training_set[training_set[SPLIT] == "test"]
     stored = model_store.find(bento_store.home_path, promoted_model["bento_model_tag"])
     if stored is None:
@@ -65,7 +66,7 @@ def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFr
     check_specs=[NO_DRIFT],
     op_tags=DRIFT_OP_TAGS,
 )
-def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame, reference_profile: dict,
+def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, reference_profile: dict,
                  dataset: DatasetResource, storage: PlatformStorage):
     """This batch against the reference profile: per-column tests, the model's outputs, one decision.
 
@@ -74,28 +75,27 @@ def drift_report(context: dg.AssetExecutionContext, validated_data: pd.DataFrame
     """
     from ml_platform.lib.model_store import load_verified
 
-    spec = dataset.load()
+    spec = model_spec(dataset.load())  # derived features too: a bin's share often moves first
     model_info = reference_profile["model"]
     model = load_verified(model_info["path"], model_info["sha256"])
-    decision = detect_drift(reference_profile, validated_data, spec,
-                            predicted_probabilities(model, validated_data, spec))
+    decision = detect_drift(reference_profile, features, spec, predicted_probabilities(model, features, spec))
     html = batch_path(storage.reports_dir("drift"), context.partition_key, ".html")
     reference_sample = pd.read_parquet(reference_profile["sample_path"])
-    evidently_scores = evidently_html(reference_sample, validated_data, spec, str(html), max_rows=REFERENCE_SAMPLE_ROWS)
+    evidently_scores = evidently_html(reference_sample, features, spec, str(html), max_rows=REFERENCE_SAMPLE_ROWS)
     table = decision.table()
     table["evidently_score"] = table["column"].map(evidently_scores)
     verdict = "drift" if decision.drift else "no drift"
     context.log.info(f"{context.partition_key}: {verdict}; drifted {decision.drifted_columns}")
     report = {"decision": verdict, "drifted_columns": decision.drifted_columns,
               "drifted_share": decision.drifted_share, "columns": table.to_dict(orient="records"),
-              "rows": len(validated_data), "html": str(html), "model_version": model_info["version"]}
+              "rows": len(features), "html": str(html), "model_version": model_info["version"]}
     png = drift_effects_png(table, spec.thresholds.drift_min_effect, f"{context.partition_key}: {verdict}")
     yield dg.Output(report, metadata={
         "decision": verdict,
         "drifted_columns": dg.MetadataValue.json(decision.drifted_columns),
         "drifted_share": decision.drifted_share,
         "alpha_per_test": decision.alpha_per_test,
-        "rows": len(validated_data),
+        "rows": len(features),
         "reference_model_version": model_info["version"],
         "columns": dg.MetadataValue.md(table.round(4).to_markdown(index=False)),
         "evidently_report": dg.MetadataValue.path(str(html)),

@@ -5,6 +5,7 @@ from ml_platform.defs.partitions import batches
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.defs.training.config import TrainingConfig
 from ml_platform.k8s import TRAINING_OP_TAGS
+from ml_platform.lib.features import model_spec
 from ml_platform.lib.training_set import SPLIT, build_training_set, choose_window, content_version
 from ml_platform.resources import DatasetResource, MlflowTracking
 
@@ -18,22 +19,22 @@ ALL_BATCHES = {"allow_missing_partitions": True}
     owners=["team:ml-platform"],
     code_version="1",
     retry_policy=TRANSIENT_RETRY,
-    ins={"validated_data": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
+    ins={"features": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
 )
-def training_set(context: dg.AssetExecutionContext, validated_data: dict[str, pd.DataFrame],
+def training_set(context: dg.AssetExecutionContext, features: dict[str, pd.DataFrame],
                  rejected_rows: dict[str, pd.DataFrame], dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
-    """The newest validated batches by landing time, minus any over the rejection limit, split with a fixed seed.
+    """The newest batches' features by landing time, minus any batch over the rejection limit, split with a fixed seed.
 
     Landing time is the order in which the batches' partitions were added (Dagster lists dynamic
     partitions in insertion order), so a newly landed batch is in the retrain it triggered, whatever its name.
     """
     spec = dataset.load()
     landing_order = context.instance.get_dynamic_partitions(batches.name)  # in the order they were added
-    window = choose_window({k: len(v) for k, v in validated_data.items()},
+    window = choose_window({k: len(v) for k, v in features.items()},
                            {k: len(v) for k, v in rejected_rows.items()}, spec, list(landing_order))
     for key, reason in window.excluded.items():
         context.log.warning(f"batch {key} left out of training: {reason}")
-    data = build_training_set(validated_data, window, spec)
+    data = build_training_set(features, window, spec)
     version = content_version(data)
     split_counts = data[SPLIT].value_counts().to_dict()
     return dg.Output(data, data_version=dg.DataVersion(version), metadata={
@@ -67,10 +68,10 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
 
     spec = dataset.load()
     train = training_set[training_set[SPLIT] == "train"]
-    x, y = train[spec.feature_names], train[spec.target.name]
+    x, y = train[[*spec.feature_names, *(d.name for d in spec.derived)]], train[spec.target.name]
     data_version = content_version(training_set)
     with mlflow_tracking.run(context) as tracking:
-        ranked = log_search(tracking, spec, config.search_space(), x, y)
+        ranked = log_search(tracking, spec, config.search_space(), x[model_spec(spec).feature_names], y)
         best = ranked[0]
         context.log.info(f"best of {len(ranked)}: {best.estimator} {best.params} cv={best.cv_score:.4f}")
         candidate = log_winner(tracking, spec, best, x, y, data_version, context.run_id)

@@ -63,6 +63,8 @@ def column_schema(spec: DatasetSpec) -> dg.TableSchema:
                      f"value <= {feature.max}" if feature.max is not None else "",
                      "whole number" if feature.integer else ""]
             kind = "float"
+        elif feature.type == "timestamp":
+            rules, kind = ["ISO 8601, naive means UTC"], "datetime"
         else:
             rules, kind = [f"one of {feature.categories}"], "string"
         constraints = dg.TableColumnConstraints(nullable=feature.nullable, other=[r for r in rules if r])
