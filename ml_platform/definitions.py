@@ -5,8 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_platform.defs.training.schedules import retrain_schedule
 from ml_platform.io_managers import JsonIOManager, ParquetIOManager
 from ml_platform.k8s import platform_executor
+from ml_platform.lib.spec import Training, load_spec
 from ml_platform.loop_resources import loop_resources
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
 
@@ -37,17 +39,23 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
     }
 
 
-def build_defs(resources: dict, executor: str | None = None, sensors: bool = True) -> dg.Definitions:
-    """`executor="k8s"` runs each step in its own pod; `sensors=False` leaves the closed loop out."""
+def build_defs(resources: dict, executor: str | None = None, sensors: bool = True,
+               retrain_cron: str = Training().retrain_cron) -> dg.Definitions:
+    """`executor="k8s"` runs each step in its own pod; `sensors=False` leaves the closed loop out.
+
+    `retrain_cron` is the spec's `training.retrain_cron`: a schedule's cron is fixed when the code loads."""
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     if not sensors:
         loaded = dg.Definitions(assets=loaded.assets, asset_checks=loaded.asset_checks, jobs=loaded.jobs,
                                 schedules=loaded.schedules)
-    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources, executor=platform_executor(executor)))
+    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources, executor=platform_executor(executor),
+                                                       schedules=[retrain_schedule(retrain_cron)]))
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     resources = platform_resources(**{arg: dg.EnvVar(name) for arg, name in ENV.items()})
+    spec_path = Path(os.environ.get(ENV["spec_path"], ""))
+    cron = load_spec(spec_path).training.retrain_cron if spec_path.is_file() else Training().retrain_cron
     return build_defs(resources, executor=os.environ.get("ML_PLATFORM_EXECUTOR"),
-                      sensors=os.environ.get("ML_PLATFORM_SENSORS", "on") != "off")
+                      sensors=os.environ.get("ML_PLATFORM_SENSORS", "on") != "off", retrain_cron=cron)

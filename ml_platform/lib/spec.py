@@ -90,6 +90,8 @@ class Training(_Strict):
     window_batches: int = Field(default=20, ge=1)
     cv_folds: int = Field(default=3, ge=2)
     seed: int = 42
+    # When the scheduled retrain looks for data the champion has not seen (UTC cron; Mondays 06:00).
+    retrain_cron: str = Field(default="0 6 * * 1", pattern=r"^\S+( \S+){4}$")
 
 
 class DatasetSpec(_Strict):

@@ -66,6 +66,15 @@ def build_training_set(frames: dict[str, pd.DataFrame], window: Window, spec: Da
     return data
 
 
+def unseen_batches(landing_order: list[str], usable: set[str], trained_on: set[str], window: int) -> list[str]:
+    """Usable batches within the training window that the champion was not trained on, in landing order.
+
+    Only the newest `window` usable batches count: an older one would not enter a retrain either, so
+    it must not keep requesting one."""
+    newest = [key for key in landing_order if key in usable][-window:]
+    return [key for key in newest if key not in trained_on]
+
+
 def content_version(frame: pd.DataFrame) -> str:
     """A short hash of the rows, so a model can name exactly the data it was trained on."""
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 TRIGGER_TAG = "ml_platform/trigger"
-TRIGGERS = ["drift", "performance", "drift+performance", "bootstrap"]
+TRIGGERS = ["drift", "performance", "drift+performance", "bootstrap", "schedule"]  # one cap for all
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 

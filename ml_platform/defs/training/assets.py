@@ -19,6 +19,7 @@ ALL_BATCHES = {"allow_missing_partitions": True}
     owners=["team:ml-platform"],
     code_version="1",
     retry_policy=TRANSIENT_RETRY,
+    pool="retrain",  # with run granularity (dagster.yaml): at most one run holding a retrain's steps at a time
     ins={"features": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
 )
 def training_set(context: dg.AssetExecutionContext, features: dict[str, pd.DataFrame],
