@@ -9,7 +9,8 @@ from ml_platform.lib.features import model_spec
 from ml_platform.lib.landing import batch_path
 from ml_platform.lib.plots import drift_effects_png, markdown_image
 from ml_platform.lib.training_set import SPLIT, content_version
-from ml_platform.resources import BentoStore, DatasetResource, PlatformStorage
+from ml_platform.lib.report_artifacts import log_html_report
+from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
 
 REFERENCE_SAMPLE_ROWS = 5_000
 NO_DRIFT = dg.AssetCheckSpec(
@@ -67,7 +68,7 @@ def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFr
     op_tags=DRIFT_OP_TAGS,
 )
 def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, reference_profile: dict,
-                 dataset: DatasetResource, storage: PlatformStorage):
+                 dataset: DatasetResource, storage: PlatformStorage, mlflow_tracking: MlflowTracking):
     """This batch against the reference profile: per-column tests, the model's outputs, one decision.
 
     The decision ("drift" / "no drift") is what the retrain sensor reads; the Evidently report is for
@@ -82,13 +83,15 @@ def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, refe
     html = batch_path(storage.reports_dir("drift"), context.partition_key, ".html")
     reference_sample = pd.read_parquet(reference_profile["sample_path"])
     evidently_scores = evidently_html(reference_sample, features, spec, str(html), max_rows=REFERENCE_SAMPLE_ROWS)
+    with mlflow_tracking.run(context) as tracking:  # the batch's MLflow run serves the report to a browser
+        html_url = log_html_report(tracking, html, "drift", context.partition_key)
     table = decision.table()
     table["evidently_score"] = table["column"].map(evidently_scores)
     verdict = "drift" if decision.drift else "no drift"
     context.log.info(f"{context.partition_key}: {verdict}; drifted {decision.drifted_columns}")
     report = {"decision": verdict, "drifted_columns": decision.drifted_columns,
               "drifted_share": decision.drifted_share, "columns": table.to_dict(orient="records"),
-              "rows": len(features), "html": str(html), "model_version": model_info["version"]}
+              "rows": len(features), "html": str(html), "html_url": html_url, "model_version": model_info["version"]}
     png = drift_effects_png(table, spec.thresholds.drift_min_effect, f"{context.partition_key}: {verdict}")
     yield dg.Output(report, metadata={
         "decision": verdict,
@@ -99,6 +102,7 @@ def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, refe
         "reference_model_version": model_info["version"],
         "columns": dg.MetadataValue.md(table.round(4).to_markdown(index=False)),
         "evidently_report": dg.MetadataValue.path(str(html)),
+        "evidently_report_url": dg.MetadataValue.url(html_url),
         "effects": dg.MetadataValue.md(markdown_image(png, "effect size per test")),
     })
     yield dg.AssetCheckResult(check_name=NO_DRIFT.name, passed=not decision.drift,
