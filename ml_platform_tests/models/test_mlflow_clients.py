@@ -7,6 +7,7 @@ import pytest
 
 from ml_platform.lib import model_store
 from ml_platform.lib.compiled_pipeline import probe_rows
+from ml_platform.lib.features import add_features, add_features_to_rows, model_spec
 from ml_platform.lib.model_format import sha256
 from ml_platform.lib.registry import MODEL_SHA256_TAG
 from ml_platform.lib.served_model import from_store
@@ -23,13 +24,14 @@ def test_mlflow_pyfunc_takes_an_api_record_and_answers_what_the_service_answers(
                       "occupation": ("string", True), "spending_score": ("long", True)}
     answer = pyfunc.predict(pd.DataFrame([RECORD]))  # age is an int64 column, as the API takes it
     served = from_store(model_store.find(platform.bentoml_home, model_store.tag_for(spec.name, "1")))
-    [(label, probabilities)] = served.predict([RECORD])
+    [(label, probabilities)] = served.predict(add_features_to_rows(spec, [RECORD]))  # as the service calls it
     assert list(answer.columns) == ["label", *(f"probability_{c}" for c in served.classes)]
     assert answer["label"].tolist() == [label]
     assert answer.drop(columns="label").iloc[0].tolist() == pytest.approx(
         [probabilities[c] for c in served.classes], abs=1e-6)  # the service rounds to 6 places
     sklearn_flavor = mlflow.sklearn.load_model(f"models:/{spec.name}@champion")
-    assert sklearn_flavor.predict(pd.DataFrame([RECORD])).tolist() == [label]
+    # the bare pipeline takes the model's inputs: the derived features are computed before it
+    assert sklearn_flavor.predict(add_features(spec, pd.DataFrame([RECORD]))).tolist() == [label]
 
 
 def test_both_copies_are_skops_files_with_recorded_checksums_and_the_same_answers(platform):
@@ -39,6 +41,7 @@ def test_both_copies_are_skops_files_with_recorded_checksums_and_the_same_answer
     assert not [p.name for p in logged.parent.iterdir() if p.suffix in (".pkl", ".pickle", ".joblib")]
     stored = model_store.find(platform.bentoml_home, model_store.tag_for(spec.name, "1"))
     assert stored.info.metadata["sha256"] == sha256(stored_file(platform, "1").read_bytes())
-    rows = pd.DataFrame(probe_rows(spec), columns=spec.feature_names)
+    inputs = model_spec(spec)
+    rows = pd.DataFrame(probe_rows(inputs), columns=inputs.feature_names)
     assert np.array_equal(from_store(stored).model.predict_proba(rows),
                           registry.load_model("1").predict_proba(rows))

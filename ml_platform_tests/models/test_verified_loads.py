@@ -12,6 +12,7 @@ import pytest
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_follower import AliasFollower
 from ml_platform.lib.compiled_pipeline import probe_rows
+from ml_platform.lib.features import model_spec
 from ml_platform.lib.model_format import ModelIntegrityError
 from ml_platform.lib.served_model import from_store
 from ml_platform_tests.models.conftest import WEAK, logged_file, stored_file
@@ -88,6 +89,7 @@ def test_the_promotion_restages_a_lost_champion_only_from_verified_bytes(platfor
         assert model_store.find(home, model_store.tag_for(spec.name, "1")) is None
     assert platform.job("retrain").execute_in_process(**promote_only).success
     restaged = model_store.find(home, model_store.tag_for(spec.name, "1"))
-    rows = pd.DataFrame(probe_rows(spec), columns=spec.feature_names)
+    inputs = model_spec(spec)  # the pipeline's inputs: raw fields and derived features
+    rows = pd.DataFrame(probe_rows(inputs), columns=inputs.feature_names)
     assert np.array_equal(from_store(restaged).model.predict_proba(rows),
                           platform.registry.load_model("1").predict_proba(rows))
