@@ -18,7 +18,8 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import bind_api_methods, disarm_request_timers, freeze_heap, memoize_json_schemas
+from serving.bentoml_hot_path import (bind_api_methods, disarm_request_timers, dispatch_when_free, freeze_heap,
+                                      memoize_json_schemas, trace_only_when_exported)
 
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
 SPEC = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
@@ -63,3 +64,5 @@ class Echo:
 for service in (Naive, Echo):
     memoize_json_schemas(service.apis["predict"])
 disarm_request_timers()
+dispatch_when_free()
+trace_only_when_exported()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving.errors import invalid_input
+from serving.errors import error_message, invalid_input
 
 
 class Response:
@@ -17,6 +17,8 @@ class Response:
     def __init__(self, send: Any, extra_headers: Any):
         self._send, self._extra_headers = send, extra_headers
         self.status, self._held, self._chunks = 500, None, []
+        self.retry_after: int | None = None  # seconds, for a 429 or 503
+        self.error: str | None = None  # the message of a refusal, for the log line
 
     async def send(self, message: dict) -> None:
         if message["type"] == "http.response.start":
@@ -30,6 +32,7 @@ class Response:
             if message.get("more_body", False):
                 return
             body = invalid_input(b"".join(self._chunks))
+            self.error = error_message(body)
             headers = [(k, v) for k, v in self._held["headers"] if k.lower() != b"content-length"]
             await self._send({**self._held, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             message = {"type": "http.response.body", "body": body}
@@ -38,6 +41,8 @@ class Response:
     async def reply(self, status: int, body: bytes) -> None:
         """Our own answer, already in its final shape."""
         self.status = status
+        if status >= 400:
+            self.error = error_message(body)
         start = {"type": "http.response.start", "status": status,
                  "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
         start["headers"] += self._extra_headers(start)

@@ -3,8 +3,8 @@
 - The JSON schema of a root input or output type (a record-or-list, a list of predictions) is rebuilt
   with a new pydantic `TypeAdapter` on every call of `model_json_schema`, and BentoML calls it twice
   per request: to decide how to parse the body and to pick the response's media type. That was half
-  of the worker's time. A type's schema never changes: compute it once, hand out copies (callers
-  mutate what they get).
+  of the worker's time. A type's schema never changes: compute it once, hand out fresh copies (the
+  OpenAPI builder mutates what it gets) parsed from its JSON text, five times cheaper than deepcopy.
 - For every batch BentoML looks the API method up on the service instance, and each lookup runs
   `inspect.signature` and `functools.wraps` again (about an eighth of the worker's time). Binding the
   method once into the instance's own attributes makes the lookup a dictionary read.
@@ -13,6 +13,15 @@
   that is tens of thousands of objects, promoted to the oldest generation, and every full garbage
   collection (every 2 to 3 s) walked them all: the periodic stall of 130 ms and more that made the
   p99. The timer is now cancelled when the request ends; the timeout itself is unchanged.
+- The batching dispatcher waits, before it calls the model, for as long as past batches waited on
+  average, and counts in that average the time a batch queued behind the one in flight: under steady
+  load the wait feeds itself and the worker idles between batches (a third of the throughput at 32
+  connections, with the CPU not busy). Recording no deliberate wait makes it call the model as soon
+  as the previous batch is done, with everything that queued meanwhile: batches still form under load,
+  and the latency model it learns (for shedding with 503) is unchanged.
+- Every request gets a recording OpenTelemetry span even when no trace is sampled or exported
+  (BentoML's sampler records all spans, for its request ids): a quarter of a worker's time. Without a
+  tracing exporter in the BentoML configuration the middleware is left out; with one, it stays.
 
 These are patches of BentoML internals, valid for the exact version pinned in pyproject.toml;
 `ml_platform_tests/serving/test_bentoml_hot_path.py` drives BentoML's own request path and fails
@@ -22,8 +31,8 @@ if any of them stops taking effect.
 from __future__ import annotations
 
 import asyncio
-import copy
 import gc
+import json
 from typing import Any
 
 PINNED_BENTOML = "1.4.40"
@@ -58,8 +67,8 @@ def _memoized(compute: Any) -> Any:
     def model_json_schema(cls: type, *args: Any, **kwargs: Any) -> dict[str, Any]:
         key = (args, tuple(sorted(kwargs.items())))
         if key not in computed:
-            computed[key] = compute(*args, **kwargs)
-        return copy.deepcopy(computed[key])
+            computed[key] = json.dumps(compute(*args, **kwargs))
+        return json.loads(computed[key])
 
     model_json_schema.computed = computed  # what the hot-path test reads: one entry per distinct call
     return model_json_schema
@@ -98,3 +107,37 @@ async def _timeout_call(self: Any, scope: dict, receive: Any, send: Any) -> None
     finally:
         timer.cancel()
     await handling
+
+
+def dispatch_when_free() -> None:
+    """Make the batching dispatcher call the model as soon as it is free (see the module docstring)."""
+    from bentoml._internal.marshal.dispatcher import Optimizer
+
+    record = Optimizer.log_outbound
+    if getattr(record, "records_no_wait", False):
+        return
+
+    def log_outbound(self: Any, n: int, wait: float, duration: float) -> None:
+        record(self, n=n, wait=0.0, duration=duration)
+
+    log_outbound.records_no_wait = True
+    Optimizer.log_outbound = log_outbound
+
+
+def trace_only_when_exported() -> None:
+    """Leave BentoML's OpenTelemetry middleware out unless a tracing exporter is configured."""
+    from _bentoml_impl.server.app import ServiceAppFactory
+    from bentoml._internal.container import BentoMLContainer
+
+    every_middleware = ServiceAppFactory.middlewares.fget
+    if getattr(every_middleware, "traces_only_when_exported", False):
+        return
+
+    def middlewares(self: Any) -> list:
+        chosen = every_middleware(self)
+        if BentoMLContainer.config.tracing.exporter_type.get() is None:
+            chosen = [m for m in chosen if m.cls.__name__ != "OpenTelemetryMiddleware"]
+        return chosen
+
+    middlewares.traces_only_when_exported = True
+    ServiceAppFactory.middlewares = property(middlewares)

@@ -43,3 +43,14 @@ def _caller_terms(error: dict[str, Any]) -> dict[str, Any]:
 def error_body(message: str) -> bytes:
     """The body of a refusal made before the model: one message."""
     return json.dumps({"error": message}).encode()
+
+
+def error_message(body: bytes) -> str:
+    """The one-line message of an error body, for the log."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    if not isinstance(payload, dict):
+        return str(payload)[:200]
+    return "; ".join(str(payload[key]) for key in ("error", "detail") if payload.get(key))[:500]

@@ -1,33 +1,44 @@
 """The service's edge, as one plain ASGI middleware: everything a request meets before the model.
 
-It names the request, checks the bearer token, refuses oversized or non-JSON bodies, answers
-`GET /model`, rewrites validation errors to name the caller's fields, stamps version headers on every
-response, adds Retry-After to shedding 503s and counts refusals and latency. Plain ASGI rather than
-Starlette's BaseHTTPMiddleware, which costs a task per request on a path BentoML already makes heavy.
+It names the request, checks the bearer token or JWT (`access.py`), applies the per-client rate
+limit (`rate_limit.py`), refuses oversized or non-JSON bodies, answers `GET /model`, rewrites
+validation errors to name the caller's fields, stamps version headers on every response, adds
+Retry-After to 429s and shedding 503s, counts refusals and latency and logs each refusal as one line.
+Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task per request on a path
+BentoML already makes heavy.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
+import logging
 import re
 import time
 from typing import Any
 
 from ml_platform.lib.request_schema import CURRENT_REQUEST, RequestIdentity
+from serving import logs
+from serving.access import Access, Refused
 from serving.asgi_io import Response, replay_body
 from serving.errors import error_body, json_error
+from serving.rate_limit import RateLimiter
 
 OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REASONS = {400: "invalid_input", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
            413: "body_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
            503: "overloaded", 504: "timeout"}
+logger = logging.getLogger("ml_platform.serving")
 
 
 class ServingMiddleware:
     def __init__(self, app: Any, state: Any):
         self.app, self.state = app, state
+        settings = state.settings
+        self.access = Access(settings.api_token, settings.jwt)
+        self.limiter = (RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst
+                                    or settings.rate_limit_per_second, settings.workers)
+                        if settings.rate_limit_per_second > 0 else None)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -37,9 +48,9 @@ class ServingMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         identity = RequestIdentity.new(given if SAFE_REQUEST_ID.match(given) else None)
         CURRENT_REQUEST.set(identity)  # each record takes its ids from it; the batch adds who answered
-        response = Response(send, lambda message: self._version_headers(identity, message))
+        response = Response(send, lambda message: self._version_headers(identity, response, message))
         try:
-            refusal = self._refusal(scope, headers)
+            refusal = self._refusal(scope, headers, response)
             if refusal is None and scope["method"] == "POST":
                 body, refusal = await self._read_json_body(receive)
                 receive = replay_body(body, receive)
@@ -54,12 +65,23 @@ class ServingMiddleware:
                 await self.app(scope, receive, response.send)
         finally:
             self._count(scope["path"], response.status, started)
+            if 400 <= response.status < 500 and scope["path"] not in OPEN_PATHS:
+                self._log_refusal(scope, identity, response)
 
-    def _refusal(self, scope: dict, headers: dict[bytes, bytes]) -> tuple[int, bytes] | None:
-        token = self.state.settings.api_token
-        if token and scope["path"] not in OPEN_PATHS:
-            if not hmac.compare_digest(headers.get(b"authorization", b""), f"Bearer {token}".encode()):
-                return 401, error_body("missing or wrong bearer token")
+    def _refusal(self, scope: dict, headers: dict[bytes, bytes], response: Response) -> tuple[int, bytes] | None:
+        if scope["path"] in OPEN_PATHS:
+            return None
+        caller = None
+        if self.access.required:
+            try:
+                caller = self.access.caller(headers.get(b"authorization", b""))
+            except Refused as refused:
+                return 401, error_body(str(refused))
+        if self.limiter is not None:
+            client = caller or (scope.get("client") or ("unknown",))[0]
+            response.retry_after = self.limiter.retry_after(client)
+            if response.retry_after is not None:
+                return 429, error_body(f"rate limit exceeded: retry in {response.retry_after} s")
         if scope["method"] != "POST":
             return None
         if self.state.champion is None and scope["path"] == "/predict":
@@ -93,14 +115,23 @@ class ServingMiddleware:
                                           [{"field": "", "msg": str(exc)[:200], "type": "json_invalid"}]))
         return body, None
 
-    def _version_headers(self, identity: RequestIdentity, message: dict) -> list[tuple[bytes, bytes]]:
+    def _version_headers(self, identity: RequestIdentity, response: Response, message: dict) -> list[tuple[bytes, bytes]]:
         served = identity.served_by[-1] if identity.served_by else self.state.champion
         extra = [(b"x-request-id", identity.request_id.encode()), (b"x-code-version", self.state.settings.code_version.encode())]
         if served is not None:
             extra += [(b"x-model-version", served.version.encode()), (b"x-data-version", served.data_version.encode())]
-        if message["status"] == 503:
-            extra.append((b"retry-after", b"1"))
+        if message["status"] in (429, 503):
+            extra.append((b"retry-after", str(response.retry_after or 1).encode()))
+        if message["status"] == 401:
+            extra.append((b"www-authenticate", b'Bearer error="invalid_token"'))
         return extra
+
+    def _log_refusal(self, scope: dict, identity: RequestIdentity, response: Response) -> None:
+        """One line per refused request, with what an operator needs to find it (see serving/logs.py)."""
+        fields = {"request_id": identity.request_id, "status": response.status, "method": scope["method"],
+                  "path": scope["path"], "reason": REASONS.get(response.status, f"http_{response.status}")}
+        logger.warning(f"{fields['method']} {fields['path']} refused {fields['status']} {fields['reason']} "
+                       f"request_id={fields['request_id']}: {response.error or ''}", extra={logs.FIELDS: fields})
 
     def _count(self, path: str, code: int, started: float) -> None:
         metrics = self.state.metrics

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.access import JwtPolicy
+
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,6 +28,10 @@ class Settings:
     code_version: str
     access_log: bool
     workers: int
+    jwt: JwtPolicy | None = None
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: float = 0.0
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,7 +52,25 @@ class Settings:
             code_version=env("ML_PLATFORM_CODE_VERSION") or source_digest(),
             access_log=env("ML_PLATFORM_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),
             workers=int(env("ML_PLATFORM_SERVICE_WORKERS", "1")),
+            jwt=_jwt_policy(),
+            rate_limit_per_second=float(env("ML_PLATFORM_RATE_LIMIT_PER_SECOND", "0")),
+            rate_limit_burst=float(env("ML_PLATFORM_RATE_LIMIT_BURST", "0")),
+            log_format=env("ML_PLATFORM_LOG_FORMAT", "text").lower(),
         )
+
+
+def _jwt_policy() -> JwtPolicy | None:
+    """JWTs are accepted once a secret or a JWKS file is set; issuer and audience are then required."""
+    env = os.environ.get
+    secret = env("ML_PLATFORM_JWT_SECRET") or _read_secret(env("ML_PLATFORM_JWT_SECRET_FILE"))
+    jwks_file = env("ML_PLATFORM_JWT_JWKS_FILE") or None
+    if not secret and not jwks_file:
+        return None
+    missing = [name for name in ("ML_PLATFORM_JWT_ISSUER", "ML_PLATFORM_JWT_AUDIENCE") if not env(name)]
+    if missing:
+        raise ValueError(f"JWT verification is configured but {' and '.join(missing)} not set")
+    return JwtPolicy(issuer=env("ML_PLATFORM_JWT_ISSUER"), audience=env("ML_PLATFORM_JWT_AUDIENCE"),
+                     secret=secret, jwks_file=jwks_file)
 
 
 def built_for_model_tag() -> str | None:

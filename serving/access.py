@@ -1,0 +1,84 @@
+"""Who is calling: the static bearer token, or a JWT checked for signature, issuer, audience and expiry.
+
+Both may be configured at once (a team migrating from the shared token to its identity provider keeps
+old clients working). A JWT is verified with PyJWT against an HS256 secret or a JWKS file mounted from
+a Secret (RS256/ES256 keys, chosen by the token's `kid`); a refused token gets a 401 that says why.
+A JWT's subject keys the rate limit; holders of the shared static token are told apart by address.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+JWKS_ALGORITHMS = ["RS256", "ES256"]
+
+
+class Refused(Exception):
+    """The bearer credential is missing or not acceptable; the message is the 401's reason."""
+
+
+@dataclass(frozen=True)
+class JwtPolicy:
+    issuer: str
+    audience: str
+    secret: str | None = None
+    jwks_file: str | None = None
+    leeway_seconds: float = 30
+
+    def keys(self) -> dict[str | None, tuple[object, list[str]]]:
+        """Signing keys by `kid`: the HS256 secret under None, each JWKS key under its own id."""
+        if self.secret:
+            return {None: (self.secret, ["HS256"])}
+        document = json.loads(Path(self.jwks_file).read_text())
+        return {key.key_id: (key.key, JWKS_ALGORITHMS) for key in jwt.PyJWKSet.from_dict(document).keys}
+
+
+class Access:
+    def __init__(self, static_token: str | None, policy: JwtPolicy | None):
+        self._static = f"Bearer {static_token}".encode() if static_token else None
+        self._policy = policy
+        self._keys = policy.keys() if policy else {}
+
+    @property
+    def required(self) -> bool:
+        return self._static is not None or self._policy is not None
+
+    def caller(self, authorization: bytes) -> str | None:
+        """The JWT's subject, None for the static token, or `Refused` with the reason."""
+        if self._static is not None and hmac.compare_digest(authorization, self._static):
+            return None
+        scheme, _, credential = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not credential:
+            raise Refused("missing bearer token")
+        if self._policy is None:
+            raise Refused("wrong bearer token")
+        return self._verified_subject(credential.strip())
+
+    def _verified_subject(self, token: str) -> str:
+        policy = self._policy
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key, algorithms = self._keys.get(None) or self._keys.get(kid) or (None, [])
+            if key is None:
+                raise Refused(f"token signed with an unknown key id {kid!r}")
+            claims = jwt.decode(token, key, algorithms=algorithms, audience=policy.audience, issuer=policy.issuer,
+                                leeway=policy.leeway_seconds, options={"require": REQUIRED_CLAIMS})
+        except jwt.ExpiredSignatureError:
+            raise Refused("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise Refused(f"token not issued for audience {policy.audience!r}") from None
+        except jwt.InvalidIssuerError:
+            raise Refused(f"token not issued by {policy.issuer!r}") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Refused(f"token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidSignatureError:
+            raise Refused("token signature does not verify") from None
+        except jwt.PyJWTError as exc:
+            raise Refused(f"invalid token: {exc}") from None
+        return str(claims["sub"])
