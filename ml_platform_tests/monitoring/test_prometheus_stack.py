@@ -29,6 +29,7 @@ LOG = "inference-20260101T001000.000000-7-1-aa-pod-m"
 
 
 def tick(platform, url: str) -> str:
+    """One evaluation of the sensor, as the daemon's tick makes it."""
     resources = {**platform.resources, "pushgateway": Pushgateway(url=url)}
     with dg.build_sensor_context(instance=platform.instance, resources=resources) as context:
         return publish_quality_metrics(context).skip_message
@@ -105,13 +106,6 @@ def test_the_pushgateway_holds_what_dagster_recorded(platform, pushed):
     landed = platform.instance.fetch_materializations(dg.AssetKey("raw_data"), limit=1).records[0]
     assert value("ml_platform_last_batch_landed_timestamp_seconds") == pytest.approx(landed.timestamp)
     assert value("ml_platform_retrain_last_success") == 1
-
-
-def test_a_push_that_fails_is_a_warning_and_an_empty_url_is_off(platform):
-    from benchmarks.service_process import free_port
-
-    assert tick(platform, f"http://127.0.0.1:{free_port()}") == "push failed: URLError"
-    assert tick(platform, "") == "no Pushgateway configured (ML_PLATFORM_PUSHGATEWAY_URL is empty)"
 
 
 def alert_states(prometheus_url: str) -> dict[str, str]:

@@ -1,11 +1,19 @@
-"""What the quality gauges say about retrains and about a platform that has done nothing yet."""
+"""What the quality gauges say about retrains and about a platform that has done nothing yet, and a
+push that fails: a warning in the sensor's log, never a failed tick."""
+
+import logging
 
 import dagster as dg
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ml_platform.defs.monitoring.quality import collect
+from benchmarks.service_process import free_port
+from ml_platform.defs.monitoring.quality import publish_quality_metrics
+from ml_platform.definitions import PROJECT_DIR
 from ml_platform.lib.quality_metrics import Quality, registry_for
+from ml_platform.loop_resources import Pushgateway
+from ml_platform.resources import DatasetResource, MlflowTracking
 
 
 @dg.op
@@ -43,3 +51,30 @@ def test_nothing_known_publishes_nothing_rather_than_zeros():
     assert "ml_platform_" not in generate_latest(registry_for(Quality(dataset="d"))).decode()
     unlabelled = Quality(dataset="d", live={"labelled": 0, "model_version": None})
     assert "ml_platform_" not in generate_latest(registry_for(unlabelled)).decode()
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_push_that_fails_is_a_warning_and_an_empty_url_is_off(tmp_path):
+    dataset = DatasetResource(spec_path=str(PROJECT_DIR / "datasets" / "customer_segmentation.yaml"))
+    tracking = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path),
+                              dataset=dataset)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    for configured, expected in ((url, "push failed: URLError"),
+                                 ("", "no Pushgateway configured (ML_PLATFORM_PUSHGATEWAY_URL is empty)")):
+        resources = {"pushgateway": Pushgateway(url=configured), "dataset": dataset, "mlflow_tracking": tracking}
+        logged = Records()
+        with dg.DagsterInstance.ephemeral() as instance, \
+                dg.build_sensor_context(instance=instance, resources=resources) as context:
+            context.log.addHandler(logged)
+            assert publish_quality_metrics(context).skip_message == expected
+        warnings = [r.getMessage() for r in logged.records if r.levelno >= logging.WARNING]
+        assert warnings == ([f"model-quality metrics not pushed to {url}: URLError: <urlopen error "
+                             "[Errno 111] Connection refused>"] if configured else [])
