@@ -9,7 +9,7 @@ from ml_platform.definitions import PROJECT_DIR
 
 ASSETS = {"raw_data", "validated_data", "rejected_rows", "features", "training_set", "trained_model",
           "evaluation_report", "drift_report", "promoted_model", "bento", "reference_profile",
-          "live_performance"}
+          "live_performance", "predictions"}
 
 
 def test_graph_has_every_asset_with_its_lineage(make_platform):
@@ -29,6 +29,8 @@ def test_graph_has_every_asset_with_its_lineage(make_platform):
     assert parents("bento") == {"promoted_model"}
     assert parents("drift_report") == {"features", "reference_profile"}
     assert parents("reference_profile") == {"training_set", "promoted_model"}
+    assert parents("predictions") == set()  # scores dropped files with the champion of the moment
+    assert "score_file" in {j.name for j in defs.resolve_all_job_defs()}
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_batch", "monitor_batch", "retrain",
                                                               "process_batch", "track_performance"}
 
