@@ -2,6 +2,7 @@
 generated files (PrometheusRule, dashboard) and the two scrape configs agree with their sources."""
 
 import copy
+import json
 import importlib.util
 import re
 import subprocess
@@ -75,3 +76,15 @@ def test_the_kubernetes_scrape_config_is_the_local_one_but_for_target_discovery(
         assert job.pop("kubernetes_sd_configs") == [{"role": "endpoints", "namespaces": {"names": ["ml-platform"]}}]
         job["static_configs"] = local_job["static_configs"]
     assert as_local == local
+
+
+def test_the_dashboard_has_every_asked_panel_tiled_on_the_datasource_variable():
+    board = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    panels = board["panels"]
+    assert len({p["id"] for p in panels}) == len({(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels}) == len(panels)
+    assert {p["datasource"]["uid"] for p in panels} == {"${datasource}"}
+    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "dataset"]
+    titles = " | ".join(p["title"].lower() for p in panels)
+    for asked in ("request rate", "latency", "error ratio", "per model call", "predictions by class", "model version",
+                  "live score", "drift share", "data freshness"):
+        assert asked in titles, asked
