@@ -40,7 +40,7 @@ run: state
 	$(BIN)/python -m ml_platform.quickstart
 
 test: $(STAMP) browser monitoring-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -76,7 +76,7 @@ simulate-drift: state
 	$(BIN)/python -m ml_platform.simulate
 
 rollback: state
-	$(BIN)/python -m ml_platform.lib.rollback $(if $(TO),--to $(TO))
+	$(BIN)/python -m ml_platform.rollback $(if $(TO),--to $(TO))
 
 bench-serving: state
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the serving benchmark"; \

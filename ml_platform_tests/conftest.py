@@ -22,6 +22,16 @@ FAST_TRAINING = {"ops": {"trained_model": {"config": {"estimators": ["logistic_r
                                                        "logistic_c": [1.0]}}}}
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) a folder with its own conftest
+    runs on one worker, so its session fixtures (a built platform, a served Bento) are built once;
+    other tests are spread by file."""
+    for item in items:
+        path = Path(item.fspath)
+        shared = (path.parent / "conftest.py").exists() and path.parent.name != "ml_platform_tests"
+        item.add_marker(pytest.mark.xdist_group(path.parent.name if shared else path.stem))
+
+
 @dataclass
 class Platform:
     root: Path

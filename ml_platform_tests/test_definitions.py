@@ -10,12 +10,13 @@ from ml_platform.definitions import PROJECT_DIR
 ASSETS = {"raw_data", "validated_data", "rejected_rows", "features", "training_set", "trained_model",
           "evaluation_report", "drift_report", "promoted_model", "bento", "reference_profile",
           "live_performance", "predictions"}
+LIVE_PROMOTION = {"promotion_decision", "model_alias_history"}  # the challenger's judge and the alias journal
 
 
 def test_graph_has_every_asset_with_its_lineage(make_platform):
     defs = make_platform().defs
     graph = defs.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS | LIVE_PROMOTION
 
     def parents(asset):
         return {k.to_user_string() for k in graph.get(dg.AssetKey(asset)).parent_keys}
@@ -32,7 +33,8 @@ def test_graph_has_every_asset_with_its_lineage(make_platform):
     assert parents("predictions") == set()  # scores dropped files with the champion of the moment
     assert "score_file" in {j.name for j in defs.resolve_all_job_defs()}
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_batch", "monitor_batch", "retrain",
-                                                              "process_batch", "track_performance"}
+                                                              "process_batch", "track_performance",
+                                                              "decide_promotion"}
 
 
 def test_workspace_loads_with_the_dagster_cli(tmp_path):

@@ -1,11 +1,14 @@
 """Promotion: a worse candidate never replaces the champion; the alias moves only to a stored, verified model."""
 
 from contextlib import nullcontext
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from ml_platform.defs.promotion.alias_history import recorded_moves
 from ml_platform.lib import model_store
+from ml_platform.lib.alias_moves import serving_at
 from ml_platform.lib.promotion import gate, promote, verify_stored
 from ml_platform.lib.registry import Registry
 from ml_platform.lib.spec import Thresholds
@@ -47,6 +50,28 @@ def test_a_worse_candidate_does_not_replace_the_champion(with_champion):
     assert platform.registry.champion_version() == "1"
     assert stored_versions(platform) == {"1"}
     assert result.output_for_node("bento")["model_tag"] == model_store.tag_for(platform.spec.name, "1")
+
+
+def test_every_alias_move_is_journalled_in_order_and_answers_which_model_served_when(with_champion):
+    platform = with_champion
+    assert platform.retrain().output_for_node("promoted_model")["champion_version"] == "2"
+    moves = recorded_moves(platform.instance)
+    assert [(m.alias, m.from_version, m.to_version) for m in moves] == [("champion", None, "1"), ("champion", "1", "2")]
+    assert all(m.actor.startswith("promoted_model (run ") and m.reason for m in moves)
+    first_promotion = datetime.fromisoformat(moves[0].at)
+    assert serving_at(moves, first_promotion - timedelta(seconds=1)) is None
+    assert serving_at(moves, first_promotion) == "1"
+    assert serving_at(moves, datetime.fromisoformat(moves[1].at) + timedelta(days=7)) == "2"
+
+
+def test_retraining_on_unchanged_data_with_unchanged_code_keeps_the_champion(with_champion):
+    platform = with_champion
+    first = platform.retrain().output_for_node("promoted_model")
+    assert first["promoted"] and first["champion_version"] == "2", "another search than make run's: a new model"
+    again = platform.retrain().output_for_node("promoted_model")
+    assert not again["promoted"] and again["champion_version"] == "2" and again["candidate_version"] == "3"
+    assert "trained on the same data" in again["reason"] and "as champion v2: not a new champion" in again["reason"]
+    assert [m.to_version for m in recorded_moves(platform.instance)] == ["1", "2"]
 
 
 def test_a_failure_as_the_alias_moves_leaves_the_old_champion_with_the_candidate_stored(with_champion, monkeypatch):

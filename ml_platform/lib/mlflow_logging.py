@@ -24,7 +24,7 @@ def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[st
 
 
 def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFrame, y: pd.Series,
-               data_version: str, dagster_run_id: str) -> dict[str, Any]:
+               data_version: str, dagster_run_id: str, code_version: str = "") -> dict[str, Any]:
     """Refit the winner on all training rows, log it (skops, spec-typed signature), register a version.
 
     The model file's sha256 becomes a tag of the version, so every later load can check it. `x` holds
@@ -64,7 +64,7 @@ def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFram
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     for key, value in {"data_version": data_version, "dagster_run_id": dagster_run_id,
-                       "estimator": best.estimator,
+                       "estimator": best.estimator, "training_code_version": code_version,
                        MODEL_SHA256_TAG: info.metadata[mlflow_flavor.SHA256_KEY]}.items():
         client.set_model_version_tag(spec.name, version, key, value)
     experiment_id = run.info.experiment_id

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_platform.lib import model_store
+from ml_platform.lib.alias_moves import AliasMove, move_alias
+from ml_platform.lib.registry import CHAMPION
 from ml_platform.lib.spec import Thresholds
 
 
@@ -34,22 +36,22 @@ def gate(candidate: dict[str, float], champion: dict[str, float] | None, limits:
                               f"(tolerance {limits.promotion_tolerance:.4f})")
 
 
-def promote(registry: Any, version: str, stage: Any, verify: Callable[[], None] = lambda: None) -> str | None:
-    """Commit the model to the serving store, then move the `champion` alias in one registry call.
+def promote(registry: Any, version: str, stage: Any, verify: Callable[[], None] = lambda: None,
+            actor: str = "promotion", reason: str = "", alias: str = CHAMPION) -> AliasMove:
+    """Commit the model to the serving store, then move `alias` (the champion) in one registry call.
 
     `stage` is a context manager that commits the model to the serving store on clean exit; `verify`
     checks the store holds it intact. Only then is the version tagged with the champion it replaces
     and the alias moved, so a promotion stopped anywhere (even by SIGKILL) leaves the alias naming a
     version every service can load: the old champion before the move, the new one after it.
-    Returns the previous champion version.
+    Returns the move, for the alias journal.
     """
-    previous = registry.champion_version()
     with stage:
         pass
     verify()
-    registry.tag_version(version, {"previous_champion": previous or ""})
-    registry.set_champion(version)
-    return previous
+    if alias == CHAMPION:
+        registry.tag_version(version, {"previous_champion": registry.champion_version() or ""})
+    return move_alias(registry, alias, version, actor, reason)
 
 
 def verify_stored(home: str, tag: str) -> None:

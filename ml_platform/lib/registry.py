@@ -1,4 +1,4 @@
-"""The MLflow model registry, reduced to what the platform needs: versions and the `champion` alias.
+"""The MLflow model registry, reduced to what the platform needs: versions and their aliases.
 
 Promotion moves the alias in one registry call, so two retrains finishing together cannot leave a
 half-set champion: the last call wins and each call is whole. A model is loaded from the artifact
@@ -40,15 +40,14 @@ class Registry:
             raise
 
     def set_champion(self, version: str) -> None:
-        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+        self.set_alias(CHAMPION, version)
 
-    def restore_champion(self, version: str | None) -> None:
-        """Put the alias back where it was (used when a promotion fails after moving it)."""
-        if version is None:
-            if self.champion_version() is not None:
-                self.client.delete_registered_model_alias(self.model_name, CHAMPION)
-        else:
-            self.set_champion(version)
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(self.model_name, alias, version)
+
+    def delete_alias(self, alias: str) -> None:
+        if self.alias_version(alias) is not None:
+            self.client.delete_registered_model_alias(self.model_name, alias)
 
     def version_tags(self, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(self.model_name, version).tags)

@@ -94,6 +94,19 @@ class Training(_Strict):
     retrain_cron: str = Field(default="0 6 * * 1", pattern=r"^\S+( \S+){4}$")
 
 
+class Promotion(_Strict):
+    """`offline`: a candidate that passes the gate becomes champion. `shadow`: it becomes `challenger`,
+    answers beside the champion on live traffic, and `promotion_decision` promotes or reverts it on
+    the labelled records (`ml_platform/lib/live_comparison.py` states the test)."""
+
+    mode: Literal["offline", "shadow"] = "offline"
+    min_labelled: int = Field(default=200, ge=10)
+    tolerance: float = Field(default=0.01, ge=0, le=1)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    max_hours: float = Field(default=72, gt=0)
+    max_error_ratio: float = Field(default=0.01, ge=0, le=1)
+
+
 class DatasetSpec(_Strict):
     name: str
     description: str = ""
@@ -103,6 +116,7 @@ class DatasetSpec(_Strict):
     source: Annotated[Union[GeneratorSource, FolderSource], Field(discriminator="kind")]
     thresholds: Thresholds = Thresholds()
     training: Training = Training()
+    promotion: Promotion = Promotion()
     max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
 
     @field_validator("name")

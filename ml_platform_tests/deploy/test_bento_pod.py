@@ -109,9 +109,9 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path):
 
             rollback = Follow(registry, served, "1")
             rollback.start()
-            command = subprocess.run([sys.executable, "-m", "ml_platform.lib.rollback"], cwd=PROJECT_DIR,
+            command = subprocess.run([sys.executable, "-m", "ml_platform.rollback"], cwd=PROJECT_DIR,
                                      env={**location, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_DIR),
-                                          "HOME": str(tmp_path)},
+                                          "HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")},
                                      capture_output=True, text=True, timeout=120)
             assert command.returncode == 0, command.stderr
             rolled_back_lag = rollback.lag()

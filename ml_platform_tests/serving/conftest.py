@@ -31,7 +31,8 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
     built = new_platform(tmp_path_factory.mktemp("serving-platform"))
     assert run_platform(built.defs, built.instance) == []
     assert built.retrain().success and built.registry.champion_version() == "2"
-    assert rollback(built.registry, built.bentoml_home) == ("2", "1")
+    move = rollback(built.registry, built.bentoml_home)
+    assert (move.from_version, move.to_version) == ("2", "1")
     yield built
     built.instance.dispose()
 

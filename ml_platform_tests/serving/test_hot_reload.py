@@ -12,6 +12,7 @@ from collections import Counter
 import httpx
 
 from ml_platform.definitions import PROJECT_DIR
+from ml_platform.defs.promotion.alias_history import recorded_moves
 from ml_platform_tests.serving.conftest import RECORD, serving
 
 CLIENTS, MAX_REQUESTS_EACH = 4, 3000
@@ -65,11 +66,15 @@ def test_promotion_and_rollback_are_followed_without_a_restart_or_a_failed_reque
         load.wait_for(promoted)
 
         rolled_back = subprocess.run(
-            [sys.executable, "-m", "ml_platform.lib.rollback"], cwd=PROJECT_DIR, capture_output=True, text=True,
+            [sys.executable, "-m", "ml_platform.rollback"], cwd=PROJECT_DIR, capture_output=True, text=True,
             timeout=120, env={**os.environ, "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
-                              "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_DATASET": str(platform.spec_path)})
+                              "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_DATASET": str(platform.spec_path),
+                              "DAGSTER_HOME": str(platform.root / "dagster_home")})
         assert rolled_back.returncode == 0, rolled_back.stderr
         assert f"from v{promoted} back to v1" in rolled_back.stdout
+        journal = [(m.alias, m.from_version, m.to_version) for m in recorded_moves(platform.instance)]
+        assert journal[-2:] == [("champion", "1", promoted), ("champion", promoted, "1")], journal
+        assert recorded_moves(platform.instance)[-1].actor.startswith("make rollback")
         load.wait_for("1")
         with service.client() as client:
             assert client.get("/model").json()["champion"]["model_version"] == "1"
@@ -84,8 +89,9 @@ def test_promotion_and_rollback_are_followed_without_a_restart_or_a_failed_reque
 
 def test_rollback_refuses_when_there_is_nothing_to_go_back_to(platform):
     result = subprocess.run(
-        [sys.executable, "-m", "ml_platform.lib.rollback", "--to", "99"], cwd=PROJECT_DIR, capture_output=True,
+        [sys.executable, "-m", "ml_platform.rollback", "--to", "99"], cwd=PROJECT_DIR, capture_output=True,
         text=True, timeout=120, env={**os.environ, "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
-                                     "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_DATASET": str(platform.spec_path)})
+                                     "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_DATASET": str(platform.spec_path),
+                                     "DAGSTER_HOME": str(platform.root / "dagster_home")})
     assert result.returncode == 1 and "v99 is not in the BentoML store" in result.stderr
     assert platform.registry.champion_version() == "1"

@@ -1,8 +1,11 @@
 import dagster as dg
 
 from ml_platform.defs.policy import TRANSIENT_RETRY
+from ml_platform.defs.promotion.alias_history import materialization
 from ml_platform.lib import model_store
 from ml_platform.lib.promotion import promote, verify_stored
+from ml_platform.lib.registry import CHAMPION
+from ml_platform.lib.training_identity import same_training
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
 
 
@@ -19,6 +22,9 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
                    bento_store: BentoStore) -> dg.Output[dict]:
     """The champion: the candidate if it passed the gate, else the model that was already serving.
 
+    With the spec's `promotion.mode: shadow` a candidate that passes becomes `challenger` instead, and
+    `promotion_decision` promotes or reverts it on live traffic.
+
     Promotion commits the model to the BentoML store, verifies it there, and only then moves the
     MLflow alias `champion` (one registry call): stopped anywhere, the alias names a stored model.
     """
@@ -31,13 +37,24 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
     if promote_now and current != evaluation_report["champion_version"]:
         promote_now, reason = False, (f"the champion changed to v{current} after this candidate was "
                                       f"evaluated against v{evaluation_report['champion_version']}")
+    if promote_now and current is not None:
+        repeated = same_training(candidate, registry.version_tags(candidate), current, registry.version_tags(current))
+        promote_now, reason = (False, repeated) if repeated else (True, reason)
+    challenger = None
     if promote_now:
+        live = current is not None and spec.promotion.mode == "shadow"
+        if live:
+            reason = f"passed the offline gate ({reason}); now challenger, judged on live traffic"
         stage = _stage(bento_store, registry, spec, candidate, evaluation_report["candidate"])
         candidate_tag = model_store.tag_for(spec.name, candidate)
-        previous = promote(registry, candidate, stage,
-                           verify=lambda: verify_stored(bento_store.home_path, candidate_tag))
+        move = promote(registry, candidate, stage, verify=lambda: verify_stored(bento_store.home_path, candidate_tag),
+                       actor=f"promoted_model (run {context.run_id[:8]})", reason=reason,
+                       alias="challenger" if live else CHAMPION)
+        context.log_event(materialization(move))
+        context.log.info(f"{move.alias} v{candidate} (was {move.from_version or 'none'}): {reason}")
+        promote_now, challenger = not live, candidate if live else None
+    if promote_now:
         champion, metrics = candidate, evaluation_report["candidate"]
-        context.log.info(f"promoted v{candidate} (was {previous or 'none'}): {reason}")
     elif current is None:
         raise dg.Failure(f"No champion: the first candidate v{candidate} was not promoted: {reason}")
     else:
@@ -47,13 +64,14 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
                 pass  # the store lost the champion (e.g. .bentoml was cleaned): put it back
         context.log.info(f"kept champion v{current}: {reason}")
     tag = model_store.tag_for(spec.name, champion)
-    result = {"champion_version": champion, "bento_model_tag": tag, "promoted": promote_now,
+    result = {"champion_version": champion, "bento_model_tag": tag, "promoted": promote_now, "challenger": challenger,
               "candidate_version": candidate, "reason": reason, "metrics": metrics,
               "data_version": registry.version_tags(champion).get("data_version", "")}
     return dg.Output(result, data_version=dg.DataVersion(tag), metadata={
         "champion_version": champion,
         "promoted": promote_now,
         "reason": reason,
+        "challenger_version": challenger or "",
         "bento_model_tag": tag,
         **{f"champion_{k}": v for k, v in (metrics or {}).items()},
     })

@@ -66,6 +66,7 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
     input example and becomes a new version of the registered model named after the dataset.
     """
     from ml_platform.lib.mlflow_logging import log_search, log_winner
+    from ml_platform.lib.training_identity import training_code_version
 
     spec = dataset.load()
     train = training_set[training_set[SPLIT] == "train"]
@@ -75,7 +76,8 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
         ranked = log_search(tracking, spec, config.search_space(), x[model_spec(spec).feature_names], y)
         best = ranked[0]
         context.log.info(f"best of {len(ranked)}: {best.estimator} {best.params} cv={best.cv_score:.4f}")
-        candidate = log_winner(tracking, spec, best, x, y, data_version, context.run_id)
+        code_version = training_code_version(spec, config.search_space())
+        candidate = log_winner(tracking, spec, best, x, y, data_version, context.run_id, code_version)
     leaderboard = pd.DataFrame([{"estimator": c.estimator, "params": str(c.params),
                                  f"cv_{spec.thresholds.metric}": round(c.cv_score, 4),
                                  "cv_std": round(c.cv_std, 4)} for c in ranked])
@@ -85,6 +87,7 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
         "params": dg.MetadataValue.json(best.params),
         f"cv_{spec.thresholds.metric}": best.cv_score,
         "data_version": data_version,
+        "training_code_version": code_version,
         "mlflow_run": dg.MetadataValue.url(candidate["run_url"]),
         "search": dg.MetadataValue.md(leaderboard.to_markdown(index=False)),
     })

@@ -1,0 +1,46 @@
+"""`make rollback`: move the champion back (`ml_platform.lib.rollback`) and journal the move.
+
+    python -m ml_platform.rollback [--to VERSION]
+
+The move is recorded in the Dagster instance (`DAGSTER_HOME`) as a materialization of
+`model_alias_history`, the same journal promotions write, so the UI lists operator moves too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+import dagster as dg
+
+from ml_platform.defs.promotion.alias_history import materialization
+from ml_platform.lib.registry import from_environment
+from ml_platform.lib.rollback import RollbackError, rollback
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Move the champion alias back to the previous version.")
+    parser.add_argument("--to", help="the MLflow model version to make champion (default: the previous one)")
+    args = parser.parse_args(argv)
+    if (found := from_environment("make rollback")) is None:
+        return 2
+    if not os.environ.get("DAGSTER_HOME"):
+        print("Set DAGSTER_HOME (the Makefile does): the move is journalled in that instance.", file=sys.stderr)
+        return 2
+    registry, home = found
+    try:
+        move = rollback(registry, home, args.to, actor=f"make rollback ({getpass.getuser()})")
+    except RollbackError as exc:
+        print(f"rollback refused: {exc}", file=sys.stderr)
+        return 1
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(materialization(move))
+    print(f"{registry.model_name}: champion moved from v{move.from_version} back to v{move.to_version}; "
+          "running services follow within seconds.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
