@@ -20,6 +20,8 @@ export ML_PLATFORM_PUSHGATEWAY_URL ?=
 export BENTOML_DO_NOT_TRACK := True
 export DAGSTER_DISABLE_TELEMETRY := 1
 export MLFLOW_ENABLE_TELEMETRY := false
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving soak
 
@@ -27,9 +29,9 @@ install: $(STAMP)
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -r requirements-dev.lock
+	$(BIN)/pip install -qq --no-deps -e .
 	touch $(STAMP)
 
 state: $(STAMP)
@@ -57,7 +59,7 @@ monitoring-tools:
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus prometheus-pushgateway >/dev/null; }; }
 
 ui: state
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	exec $(BIN)/python -m ml_platform.ui -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 mlflow-ui: state
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) \

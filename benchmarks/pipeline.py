@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 from pipeline_probe import BATCH, quiet_environment, write_spec  # noqa: E402
 
 WORKERS = {"dagster": HERE / "pipeline_dagster.py", "script": HERE / "pipeline_baseline.py"}
-STEPS = {"raw_data": "raw_data", "validate_batch": "validated_data + rejected_rows",
+STEPS = {"raw_data": "raw_data", "validate_batch": "validated_data + rejected_rows", "features": "features",
          "training_set": "training_set", "trained_model": "trained_model",
          "evaluation_report": "evaluation_report", "promoted_model": "promoted_model",
          "reference_profile": "reference_profile", "bento": "bento (`bentoml build`)",

@@ -30,6 +30,7 @@ def main() -> None:
     from ml_platform.lib.drift import detect_drift, evidently_html
     from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
     from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
+    from ml_platform.lib.features import add_features, model_spec
     from ml_platform.lib.mlflow_logging import log_search, log_winner
     from ml_platform.lib.promotion import gate, promote
     from ml_platform.lib.registry import Registry
@@ -53,9 +54,12 @@ def main() -> None:
     with step("validate_batch"):
         split = validation.split_valid_rejected(raw, spec)
         split.reason_counts()
+    with step("features"):
+        features = add_features(spec, split.valid)
+        inputs = model_spec(spec)  # the model's and drift's columns: raw fields and derived features
     with step("training_set"):
-        window = ts.choose_window({BATCH: len(split.valid)}, {BATCH: len(split.rejected)}, spec, [BATCH])
-        data = ts.build_training_set({BATCH: split.valid}, window, spec)
+        window = ts.choose_window({BATCH: len(features)}, {BATCH: len(split.rejected)}, spec, [BATCH])
+        data = ts.build_training_set({BATCH: features}, window, spec)
         version = ts.content_version(data)
         train, test = data[data[ts.SPLIT] == "train"], data[data[ts.SPLIT] == "test"]
     with step("trained_model"):
@@ -63,14 +67,14 @@ def main() -> None:
         mlflow.set_tracking_uri(uri)
         mlflow.create_experiment(spec.name, artifact_location=(root / "mlflow-artifacts").resolve().as_uri())
         mlflow.set_experiment(spec.name)
-        x, y = train[spec.feature_names], train[spec.target.name]
+        x, y = train[[*spec.feature_names, *(d.name for d in spec.derived)]], train[spec.target.name]
         with mlflow.start_run():
-            best = log_search(mlflow, spec, SEARCH_SPACE, x, y)[0]
+            best = log_search(mlflow, spec, SEARCH_SPACE, x[inputs.feature_names], y)[0]
             candidate = log_winner(mlflow, spec, best, x, y, version, "baseline")
     with step("evaluation_report"):
         registry = Registry(uri, spec.name)
         model = registry.load_model(candidate["version"])
-        x_test, y_test = test[spec.feature_names], test[spec.target.name]
+        x_test, y_test = test[inputs.feature_names], test[spec.target.name]
         metrics = classification_metrics(model, x_test, y_test)
         decision = gate(metrics, None, spec.thresholds)
         for name, value in metrics.items():
@@ -91,17 +95,17 @@ def main() -> None:
         registry.tag_version(candidate["version"], {"previous_champion": ""})
         model_tag = model_store.tag_for(spec.name, candidate["version"])
     with step("reference_profile"):
-        profile = build_profile(train, spec, predicted_probabilities(model, test, spec))
+        profile = build_profile(train, inputs, predicted_probabilities(model, test, inputs))
         sample_path = reports / "reference" / f"{version}.parquet"
         sample_path.parent.mkdir(parents=True, exist_ok=True)
-        train[spec.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample_path)
+        train[inputs.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample_path)
     with step("bento"):
         build_bento(home, model_tag)
     with step("drift_report"):
-        decision = detect_drift(profile, split.valid, spec, predicted_probabilities(model, split.valid, spec))
+        decision = detect_drift(profile, features, inputs, predicted_probabilities(model, features, inputs))
         html = reports / "drift" / f"{BATCH}.html"
         html.parent.mkdir(parents=True, exist_ok=True)
-        scores = evidently_html(pd.read_parquet(sample_path), split.valid, spec, str(html),
+        scores = evidently_html(pd.read_parquet(sample_path), features, inputs, str(html),
                                 max_rows=REFERENCE_SAMPLE_ROWS)
         decision.table()["column"].map(scores)
     probe.report(out, startup=started - spawned, total=time.time() - started, jobs={})

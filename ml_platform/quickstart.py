@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import dagster as dg
 
@@ -94,6 +95,9 @@ def summary(instance: dg.DagsterInstance, failed: list[str]) -> str:
 
 
 def main() -> None:
+    # A newcomer's first screen is the summary: Dagster's notes that an API is in beta are for us, not them.
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
     missing = [name for name in ENV.values() if name not in os.environ]
     if missing:
         raise SystemExit(f"Set {missing} (the Makefile sets them): run this through `make run`.")

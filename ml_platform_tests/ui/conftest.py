@@ -61,18 +61,19 @@ def dagster_dev(tmp_path_factory):
            # This test is the user's manual path through the UI; the closed loop has its own tests.
            "ML_PLATFORM_SENSORS": "off"}
     log = (root / "dagster-dev.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+    process = subprocess.Popen(  # what `make ui` runs, in a session of its own as a terminal's foreground job is
+        [sys.executable, "-m", "ml_platform.ui", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
         cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/server_info", 120, process)
-        yield {"url": f"http://127.0.0.1:{port}", "home": home, "root": root, "keys": keys}
+        yield {"url": f"http://127.0.0.1:{port}", "home": home, "root": root, "keys": keys, "process": process}
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+        if process.poll() is None:
+            os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
         log.close()
 
 
