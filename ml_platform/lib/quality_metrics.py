@@ -28,6 +28,7 @@ class Quality:
     champion: dict | None = None  # {"version", "data_version"} as the registry names them
     last_landed: float | None = None  # when the newest batch was taken in (Unix seconds)
     retrain: dict | None = field(default=None)  # {"success", "finished", "last_success"} of finished retrains
+    challenger: dict | None = None  # {"version", "difference", "labelled", "tolerance", "decided"} of a live evaluation
 
 
 def _gauge(registry: CollectorRegistry, name: str, doc: str, value: float, **labels: str) -> None:
@@ -77,6 +78,18 @@ def registry_for(quality: Quality) -> CollectorRegistry:
         if retrain.get("last_success") is not None:
             _gauge(registry, "ml_platform_retrain_last_success_timestamp_seconds",
                    "When the latest successful retrain finished", retrain["last_success"])
+    if quality.challenger:
+        challenger = quality.challenger
+        _gauge(registry, "ml_platform_challenger_version", "The challenger under live evaluation",
+               float(challenger["version"]))
+        _gauge(registry, "ml_platform_challenger_accuracy_difference",
+               "Challenger minus champion accuracy on the same labelled live records", challenger["difference"])
+        _gauge(registry, "ml_platform_challenger_labelled_records", "Labelled records both models answered",
+               challenger["labelled"])
+        _gauge(registry, "ml_platform_challenger_tolerance", "How much less accurate the challenger may be",
+               challenger["tolerance"])
+        _gauge(registry, "ml_platform_challenger_decided_timestamp_seconds", "When the challenger was last judged",
+               challenger["decided"])
     return registry
 
 

@@ -78,3 +78,18 @@ def test_a_push_that_fails_is_a_warning_and_an_empty_url_is_off(tmp_path):
         warnings = [r.getMessage() for r in logged.records if r.levelno >= logging.WARNING]
         assert warnings == ([f"model-quality metrics not pushed to {url}: URLError: <urlopen error "
                              "[Errno 111] Connection refused>"] if configured else [])
+
+
+def test_a_challenger_under_live_evaluation_is_published_from_the_latest_decision():
+    decision = {"outcome": "wait", "challenger": "7", "difference": -0.04, "labelled": 120, "policy_tolerance": 0.01}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization("promotion_decision", metadata=decision))
+        quality = collect(instance, "d")
+        instance.report_runless_asset_event(dg.AssetMaterialization("promotion_decision",
+                                                                    metadata={"outcome": "none"}))
+        assert collect(instance, "d").challenger is None, "no challenger out: nothing published"
+    values = {s.name: s.value for f in text_string_to_metric_families(generate_latest(registry_for(quality)).decode())
+              for s in f.samples}
+    assert {k: v for k, v in values.items() if k != "ml_platform_challenger_decided_timestamp_seconds"} == {
+        "ml_platform_challenger_version": 7, "ml_platform_challenger_accuracy_difference": -0.04,
+        "ml_platform_challenger_labelled_records": 120, "ml_platform_challenger_tolerance": 0.01}

@@ -29,7 +29,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 
 def test_promtool_checks_the_rules_and_the_local_scrape_config():
     checked = promtool("check", "rules", RULES.name)
-    assert checked.returncode == 0 and "SUCCESS: 13 rules found" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "SUCCESS: 14 rules found" in checked.stdout, checked.stdout + checked.stderr
     config = promtool("check", "config", "prometheus.local.yml")
     assert config.returncode == 0, config.stdout + config.stderr
 

@@ -53,6 +53,12 @@ def collect(instance: dg.DagsterInstance, dataset_name: str) -> Quality:
                          "drift": meta["decision"].value == "drift", "share": float(meta["drifted_share"].value)}
     if landed := _latest(instance, "raw_data"):
         quality.last_landed = landed.timestamp
+    decision = _latest(instance, "promotion_decision")
+    meta = {k: v.value for k, v in decision.asset_materialization.metadata.items()} if decision else {}
+    if meta.get("outcome") in ("wait", "revert"):  # a challenger is, or just was, under live evaluation
+        quality.challenger = {"version": meta["challenger"], "difference": meta["difference"],
+                              "labelled": meta["labelled"], "tolerance": meta["policy_tolerance"],
+                              "decided": decision.timestamp}
     return quality
 
 
