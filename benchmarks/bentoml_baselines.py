@@ -14,6 +14,7 @@ import os
 
 import bentoml
 
+from ml_platform.lib.features import add_features
 from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
@@ -39,11 +40,11 @@ class Naive:
 
     @bentoml.api
     def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
-        """The tutorial's way: a DataFrame of the request, the pipeline's own predict_proba."""
+        """The tutorial's way: a DataFrame of the request, its derived features, the pipeline's own predict_proba."""
         import pandas as pd
 
         model = self.served.model
-        probabilities = model.predict_proba(pd.DataFrame([r.model_dump() for r in records]))
+        probabilities = model.predict_proba(add_features(SPEC, pd.DataFrame([r.model_dump() for r in records])))
         return [Prediction(record_id="", request_id="", label=str(model.classes_[row.argmax()]),
                            probabilities=dict(zip(map(str, model.classes_), row.tolist())),
                            model_version=self.served.version, data_version=self.served.data_version,

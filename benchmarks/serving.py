@@ -27,6 +27,7 @@ import bentoml
 
 from benchmarks import loadgen, service_process
 
+from ml_platform.lib.features import add_features_to_rows
 from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
@@ -34,7 +35,8 @@ from ml_platform.lib.spec import DatasetSpec
 HOST, PROJECT_DIR = service_process.HOST, service_process.PROJECT_DIR
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
 WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
-FEATURES = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path)).feature_names
+SPEC = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
+FEATURES = SPEC.feature_names
 
 # key: (name, target, extra environment). (a+) is (a) with the per-client rate limit on, set so high
 # that nothing is refused: what the limiter itself costs.
@@ -71,13 +73,14 @@ def serve(target: str | None, env: dict[str, str], log: Path):
 
 
 def bare_model(batch: int, records: int = 20_000) -> dict:
-    """The model alone: the same records, `batch` per predict call, no HTTP; latency is per call."""
+    """The model alone: the same records, `batch` per call of the service's features and predict, no HTTP;
+    latency is per call."""
     served = from_store(bentoml.models.get(MODEL_TAG))
     rows = [json.loads(b) for b in loadgen.payloads(FEATURES)]
     latencies, started = [], time.perf_counter()
     for i in range(records // batch):
         t = time.perf_counter()
-        served.predict([rows[(i * batch + j) % len(rows)] for j in range(batch)])
+        served.predict(add_features_to_rows(SPEC, [rows[(i * batch + j) % len(rows)] for j in range(batch)]))
         latencies.append((time.perf_counter() - t) * 1000)
     latencies.sort()
     at = {q: latencies[min(len(latencies) - 1, int(len(latencies) * q / 100))] for q in (50, 90, 99)}

@@ -3,7 +3,8 @@
     ML_PLATFORM_MODEL_TAG=customer-segmentation:latest python -m uvicorn benchmarks.starlette_baseline:app
 
 One Starlette app in one uvicorn process: the JSON body is validated into the dataset's record type
-(as FastAPI would), made a one-row DataFrame and passed to the fitted pipeline's own `predict_proba`;
+(as FastAPI would), made a one-row DataFrame, given the spec's derived features (the tutorial's
+`DataPreprocessor` step) and passed to the fitted pipeline's own `predict_proba`;
 the label is the most probable class. No batching, no compiled path, no BentoML: what our service is
 measured against. The model is the one the service serves, loaded checksum-verified from the store.
 """
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from ml_platform.lib.features import add_features
 from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import record_model
 from ml_platform.lib.served_model import from_store
@@ -37,7 +39,8 @@ async def predict(request: Request) -> JSONResponse:
         record = Record.model_validate_json(await request.body())
     except ValidationError as exc:
         return JSONResponse({"detail": exc.errors(include_url=False, include_context=False)}, status_code=422)
-    probabilities = PIPELINE.predict_proba(pd.DataFrame([record.model_dump()], columns=SPEC.feature_names))[0]
+    frame = add_features(SPEC, pd.DataFrame([record.model_dump()], columns=SPEC.feature_names))
+    probabilities = PIPELINE.predict_proba(frame)[0]
     return JSONResponse({"label": CLASSES[int(probabilities.argmax())],
                          "probabilities": dict(zip(CLASSES, probabilities.tolist()))})
 

@@ -64,7 +64,7 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform):
     runs = client.search_runs(client.get_experiment_by_name(spec.name).experiment_id)
     assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
     drift_runs = [r for r in runs if r.data.tags.get("dagster_asset") == "drift_report"]
-    assert sorted(r.data.tags["batch"] for r in drift_runs) == keys, "one run per checked batch, its report attached"
+    assert {r.data.tags["batch"] for r in drift_runs} == set(keys), "a run per checked batch, its report attached"
     runs = [r for r in runs if r not in drift_runs]
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parent) == 1 and len(runs) == 1 + 5  # one nested run per candidate of the default search

@@ -136,8 +136,9 @@ class ServingState:
 
     def _add_shadow_answers(self, shadow: ServedModel, logged: list[dict]) -> None:
         """Runs on the writer thread after the champion's records exist: a shadow costs callers nothing,
-        and a shadow that raises loses only its own answers (the writer counts the error)."""
-        answers = shadow.predict([record["inputs"] for record in logged])
+        and a shadow that raises loses only its own answers (the writer counts the error). Its derived
+        features are computed by its own spec: a challenger may engineer features the champion does not."""
+        answers = shadow.predict(add_features_to_rows(shadow.spec, [record["inputs"] for record in logged]))
         for record, (label, probabilities) in zip(logged, answers):
             record["shadow"] = {"model_version": shadow.version, "prediction": label, "probabilities": probabilities}
         self._count_predictions(answers, shadow, "shadow")
