@@ -8,6 +8,7 @@ import pytest
 
 from ml_platform.defs.promotion.alias_history import recorded_moves
 from ml_platform.lib import model_store
+from ml_platform.lib.champion_bento import champion_bento
 from ml_platform.lib.alias_moves import serving_at
 from ml_platform.lib.promotion import gate, promote, verify_stored
 from ml_platform.lib.registry import Registry
@@ -50,6 +51,11 @@ def test_a_worse_candidate_does_not_replace_the_champion(with_champion):
     assert platform.registry.champion_version() == "1"
     assert stored_versions(platform) == {"1"}
     assert result.output_for_node("bento")["model_tag"] == model_store.tag_for(platform.spec.name, "1")
+
+    platform.registry.set_champion("2")  # as a live promotion does: no Bento was ever built for v2
+    fallback = champion_bento(platform.registry, platform.bentoml_home)
+    assert fallback.info.labels["model_tag"] == model_store.tag_for(platform.spec.name, "1"), \
+        "make serve serves the dataset's newest Bento, which follows the alias to v2"
 
 
 def test_every_alias_move_is_journalled_in_order_and_answers_which_model_served_when(with_champion):

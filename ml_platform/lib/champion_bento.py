@@ -21,13 +21,14 @@ class NoChampionBento(LookupError):
     """No champion yet, or no Bento built for it."""
 
 
-def bento_for(home: str, model_tag: str) -> Any | None:
-    """The newest Bento in `home` built for `model_tag`, or None."""
+def bento_for(home: str, model_tag: str, prefix: bool = False) -> Any | None:
+    """The newest Bento in `home` built for `model_tag` (any tag starting with it, with `prefix`), or None."""
     from bentoml._internal.bento import BentoStore
 
     os.makedirs(os.path.join(home, "bentos"), exist_ok=True)
     store = BentoStore(os.path.join(home, "bentos"))
-    matches = [b for b in store.list() if b.info.labels.get(MODEL_TAG_LABEL) == model_tag]
+    labels = [(b, b.info.labels.get(MODEL_TAG_LABEL) or "") for b in store.list()]
+    matches = [b for b, label in labels if label == model_tag or (prefix and label.startswith(model_tag))]
     return max(matches, key=lambda b: b.info.creation_time) if matches else None
 
 
@@ -37,9 +38,12 @@ def champion_bento(registry: Any, home: str) -> Any:
     if version is None:
         raise NoChampionBento(f"{registry.model_name} has no champion yet: run `make run` first")
     model_tag = model_store.tag_for(registry.model_name, version)
-    bento = bento_for(home, model_tag)
+    bento = bento_for(home, model_tag) or bento_for(home, f"{registry.model_name}:", prefix=True)
     if bento is None:
-        raise NoChampionBento(f"no Bento in {home} is built for the champion {model_tag}: run `make run`")
+        raise NoChampionBento(f"no Bento in {home} is built for {registry.model_name}: run `make run`")
+    if bento.info.labels.get(MODEL_TAG_LABEL) != model_tag:  # promoted live: no Bento was built for it
+        print(f"no Bento is built for the champion {model_tag}; serving {bento.tag}, which follows the "
+              "champion alias and loads it from the store within seconds", file=sys.stderr)
     return bento
 
 
