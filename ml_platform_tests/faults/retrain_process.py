@@ -63,6 +63,8 @@ def main() -> None:
     for arg in ("root", "spec", "dagster-home", "ready"):
         parser.add_argument(f"--{arg}", required=True)
     parser.add_argument("--pause-at", choices=[*PAUSE_POINTS, "none"], default="none")
+    parser.add_argument("--logistic-c", type=float, default=1.0,
+                        help="a search of its own, so the candidate is a new model (not the champion again)")
     args = parser.parse_args()
     root, ready = Path(args.root), Path(args.ready)
     if args.pause_at != "none":
@@ -71,7 +73,7 @@ def main() -> None:
         spec_path=args.spec, data_dir=str(root / "data"), tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
         artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml")))
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(args.dagster_home)) as instance:
-        config = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1.0]}}}}
+        config = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [args.logistic_c]}}}}
         result = defs.resolve_job_def("retrain").execute_in_process(instance=instance, run_config=config)
     ready.write_text("done" if result.success else "failed")
 

@@ -16,11 +16,11 @@ from ml_platform.quickstart import run_platform
 from ml_platform_tests.faults.retrain_process import PAUSE_POINTS
 
 
-def retrain_in_subprocess(platform, pause_at: str, ready: Path) -> subprocess.Popen:
+def retrain_in_subprocess(platform, pause_at: str, ready: Path, logistic_c: float) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "ml_platform_tests.faults.retrain_process", "--root", str(platform.root),
          "--spec", str(platform.spec_path), "--dagster-home", str(platform.root / "dagster_home"),
-         "--ready", str(ready), "--pause-at", pause_at],
+         "--ready", str(ready), "--pause-at", pause_at, "--logistic-c", str(logistic_c)],
         cwd=Path(__file__).resolve().parents[2], start_new_session=True)
 
 
@@ -33,8 +33,8 @@ def half_written_files(platform) -> list[Path]:
     return [p for p in (platform.root / "data").rglob("*") if p.name.endswith(".tmp")]
 
 
-def kill_at(platform, pause_at: str, ready: Path) -> None:
-    process = retrain_in_subprocess(platform, pause_at, ready)
+def kill_at(platform, pause_at: str, ready: Path, logistic_c: float) -> None:
+    process = retrain_in_subprocess(platform, pause_at, ready, logistic_c)
     deadline = time.monotonic() + 240
     while not ready.exists():
         assert process.poll() is None, f"the retrain process ended before reaching {pause_at}"
@@ -60,9 +60,10 @@ def retry_promotion(platform) -> dg.ExecuteInProcessResult:
 def test_sigkill_at_every_boundary_leaves_a_champion_that_serves_and_a_rerun_succeeds(make_platform, tmp_path):
     platform = make_platform()
     assert run_platform(platform.defs, platform.instance) == []
-    for pause_at in PAUSE_POINTS:
+    for step, pause_at in enumerate(PAUSE_POINTS):
         champion, stored = champion_that_serves(platform), stored_versions(platform)
-        kill_at(platform, pause_at, tmp_path / f"ready-{pause_at}")
+        # each killed retrain searches its own C: on unchanged data an identical search is no new champion
+        kill_at(platform, pause_at, tmp_path / f"ready-{pause_at}", logistic_c=2.0 + step)
         now, added = champion_that_serves(platform), stored_versions(platform) - stored
         assert half_written_files(platform) == [], pause_at
         if pause_at in ("fit", "staging"):
