@@ -8,6 +8,7 @@ import skops.io
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from ml_platform.lib.features import add_features, model_spec
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.model_format import (
     TRUSTED_TYPES,
@@ -39,7 +40,7 @@ def fitted() -> dict:
     for estimator in ESTIMATORS:
         for spec in (SPEC, NUMBERS_ONLY):
             for target, y in targets.items():
-                rows = x[spec.feature_names]
+                rows = add_features(spec, x[spec.feature_names])[model_spec(spec).feature_names]
                 models[(estimator, len(spec.features), target)] = (
                     build_pipeline(spec, estimator, SMALL[estimator], seed=0).fit(rows, y), rows)
     return models

@@ -7,6 +7,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ml_platform.lib import model_store
+from ml_platform.lib.features import add_features_to_rows
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.served_model import from_store
 
@@ -44,7 +45,7 @@ def test_concurrent_single_record_requests_are_predicted_together_and_each_gets_
     assert sorted(status for _, status, _, _ in answers) == [200] * len(records)
     assert all(request_id == f"req-{i}" for i, _, request_id, _ in answers)
     stored = model_store.find(platform.bentoml_home, "customer-segmentation:v1")
-    expected = from_store(stored).predict(records)
+    expected = from_store(stored).predict(add_features_to_rows(platform.spec, records))
     assert all(probabilities == expected[i][1] for i, _, _, probabilities in answers)
 
     calls, merged_requests, single_calls = (a - b for a, b in zip(after, before))

@@ -69,7 +69,7 @@ def test_log_records_keep_the_contract_and_carry_the_shadow_answer(log_after_cle
     for record in records:
         assert set(FIELDS) <= set(record)
         assert record["model_version"] == "1" and record["prediction"] in record["probabilities"]
-        assert record["inputs"].keys() == RECORD.keys()
+        assert record["inputs"].keys() == {*RECORD, "age_group"}, "the raw fields and the derived features"
         assert record["shadow"]["model_version"] == "2"
         assert record["shadow"]["prediction"] in record["shadow"]["probabilities"]
         json.dumps(record, allow_nan=False)

@@ -38,7 +38,7 @@ class Load:
                 version = response.json()[0]["model_version"] if response.status_code == 200 else None
                 self.seen.append((response.status_code, version))
 
-    def wait_for(self, version: str, timeout: float = 60) -> None:
+    def wait_for(self, version: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.seen and self.seen[-1][1] == version:

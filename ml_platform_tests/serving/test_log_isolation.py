@@ -87,7 +87,8 @@ def test_a_log_folder_that_refuses_writes_makes_the_replica_unready_and_counts_w
             assert client.post("/predict", json=RECORD).status_code == 200, "answers go on while draining"
         finally:
             log_dir.chmod(0o755)
-        eventually(lambda: client.get("/readyz").status_code == 200, what="ready again once the folder takes writes")
+        eventually(lambda: client.get("/readyz").status_code == 200, timeout=120,
+                   what="ready again once the folder takes writes")
         after = [p["record_id"] for p in client.post("/predict", json=RECORD).json()]
         assert service.stop() == 0
     logged = {r["record_id"] for f in closed_files(log_dir) for r in read_records(f)}
