@@ -15,7 +15,8 @@ from ml_platform.definitions import PROJECT_DIR
 from ml_platform.defs.promotion.alias_history import recorded_moves
 from ml_platform_tests.serving.conftest import RECORD, serving
 
-CLIENTS, MAX_REQUESTS_EACH = 4, 3000
+# Paced and bounded: the clients must outlast a retrain and a rollback, however fast the service answers.
+CLIENTS, MAX_REQUESTS_EACH, PAUSE_SECONDS = 4, 30_000, 0.01
 
 
 class Load:
@@ -37,6 +38,7 @@ class Load:
                     continue
                 version = response.json()[0]["model_version"] if response.status_code == 200 else None
                 self.seen.append((response.status_code, version))
+                time.sleep(PAUSE_SECONDS)
 
     def wait_for(self, version: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
