@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml_platform.lib.registry import CHALLENGER
 from serving.access import JwtPolicy
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ class Settings:
             bentoml_home=env("BENTOML_HOME", str(Path.home() / "bentoml")),
             tracking_uri=env("MLFLOW_TRACKING_URI") or None,
             reload_seconds=float(env("ML_PLATFORM_RELOAD_SECONDS", "5")),
-            shadow_alias=env("ML_PLATFORM_SHADOW_ALIAS", "challenger") or None,
+            shadow_alias=env("ML_PLATFORM_SHADOW_ALIAS", CHALLENGER) or None,
             api_token=env("ML_PLATFORM_API_TOKEN") or _read_secret(env("ML_PLATFORM_API_TOKEN_FILE")),
             log_dir=Path(env("ML_PLATFORM_INFERENCE_LOG_DIR") or data_dir / "inference_log"),
             log_max_bytes=int(env("ML_PLATFORM_INFERENCE_LOG_MAX_BYTES", str(64 * 1024 * 1024))),

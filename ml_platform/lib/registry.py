@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"  # a candidate judged on live traffic before it may become champion
 MODEL_SHA256_TAG = "model_sha256"
 
 

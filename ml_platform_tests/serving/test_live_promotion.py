@@ -10,9 +10,10 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.promotion.alias_history import materialization, recorded_moves
-from ml_platform.defs.promotion.decision import CHALLENGER, challenger_sensor
+from ml_platform.defs.promotion.decision import challenger_sensor
 from ml_platform.lib.alias_moves import move_alias
 from ml_platform.lib.inference_log import all_closed_files, read_records
+from ml_platform.lib.registry import CHALLENGER
 from ml_platform_tests.waiting import eventually
 from ml_platform_tests.serving.conftest import serving
 

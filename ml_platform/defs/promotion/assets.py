@@ -4,7 +4,7 @@ from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.defs.promotion.alias_history import materialization
 from ml_platform.lib import model_store
 from ml_platform.lib.promotion import promote, verify_stored
-from ml_platform.lib.registry import CHAMPION
+from ml_platform.lib.registry import CHALLENGER, CHAMPION
 from ml_platform.lib.training_identity import same_training
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
 
@@ -49,7 +49,7 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
         candidate_tag = model_store.tag_for(spec.name, candidate)
         move = promote(registry, candidate, stage, verify=lambda: verify_stored(bento_store.home_path, candidate_tag),
                        actor=f"promoted_model (run {context.run_id[:8]})", reason=reason,
-                       alias="challenger" if live else CHAMPION)
+                       alias=CHALLENGER if live else CHAMPION)
         context.log_event(materialization(move))
         context.log.info(f"{move.alias} v{candidate} (was {move.from_version or 'none'}): {reason}")
         promote_now, challenger = not live, candidate if live else None

@@ -18,10 +18,9 @@ from ml_platform.lib.inference_log import all_closed_files, read_records
 from ml_platform.lib.labels import label_files, read_labels
 from ml_platform.lib.live_comparison import decide, from_log, paired
 from ml_platform.lib.promotion import promote, verify_stored
+from ml_platform.lib.registry import CHALLENGER
 from ml_platform.loop_resources import LoopStorage
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
-
-CHALLENGER = "challenger"
 
 
 @dg.asset(group_name="promotion", kinds={"mlflow"}, io_manager_key="json_io_manager", owners=["team:ml-platform"])
