@@ -50,7 +50,7 @@ class ServingMiddleware:
         CURRENT_REQUEST.set(identity)  # each record takes its ids from it; the batch adds who answered
         response = Response(send, lambda message: self._version_headers(identity, response, message))
         try:
-            refusal = self._refusal(scope, headers, response)
+            refusal = self._refusal(scope, headers, response, identity)
             if refusal is None and scope["method"] == "POST":
                 body, refusal = await self._read_json_body(receive)
                 receive = replay_body(body, receive)
@@ -68,7 +68,8 @@ class ServingMiddleware:
             if 400 <= response.status < 500 and scope["path"] not in OPEN_PATHS:
                 self._log_refusal(scope, identity, response)
 
-    def _refusal(self, scope: dict, headers: dict[bytes, bytes], response: Response) -> tuple[int, bytes] | None:
+    def _refusal(self, scope: dict, headers: dict[bytes, bytes], response: Response,
+                 identity: RequestIdentity) -> tuple[int, bytes] | None:
         if scope["path"] in OPEN_PATHS:
             return None
         caller = None
@@ -77,9 +78,11 @@ class ServingMiddleware:
                 caller = self.access.caller(headers.get(b"authorization", b""))
             except Refused as refused:
                 return 401, error_body(str(refused))
+        named = headers.get(b"x-client-id", b"").decode("latin-1")
+        address = (scope.get("client") or ("unknown",))[0]
+        identity.client_id = caller or (named if SAFE_REQUEST_ID.match(named) else "") or address
         if self.limiter is not None:
-            client = caller or (scope.get("client") or ("unknown",))[0]
-            response.retry_after = self.limiter.retry_after(client)
+            response.retry_after = self.limiter.retry_after(caller or address)
             if response.retry_after is not None:
                 return 429, error_body(f"rate limit exceeded: retry in {response.retry_after} s")
         if scope["method"] != "POST":

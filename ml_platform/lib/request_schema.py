@@ -28,16 +28,19 @@ class RequestIdentity:
     """Who a request is: the caller's id, an id the server makes, and the models that answered it.
 
     `request_id` is the caller's `X-Request-ID` (or `server_id` when none was sent) and may repeat
-    across callers; every record gets `<server_id>-<index>`, unique whatever the caller sends."""
+    across callers; every record gets `<server_id>-<index>`, unique whatever the caller sends.
+    `client_id` names the caller for anything that must stay the same for one caller across requests
+    (a canary's sticky routing): the JWT subject, else `X-Client-ID`, else the client address."""
 
     request_id: str
+    client_id: str = ""
     server_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     served_by: list = field(default_factory=list)
     _indexes: Iterator[int] = field(default_factory=itertools.count)
 
     @classmethod
-    def new(cls, given: str | None = None) -> RequestIdentity:
-        identity = cls(request_id=given or "")
+    def new(cls, given: str | None = None, client_id: str = "") -> RequestIdentity:
+        identity = cls(request_id=given or "", client_id=client_id)
         identity.request_id = given or identity.server_id
         return identity
 
@@ -68,6 +71,10 @@ class _RecordBase(BaseModel):
     @property
     def record_id(self) -> str:
         return self._origin[1]
+
+    @property
+    def client_id(self) -> str:
+        return self._origin[0].client_id
 
     @property
     def served_by(self) -> list:
