@@ -23,7 +23,14 @@ def invalid_input(body: bytes) -> bytes:
         return body
     if not isinstance(payload, dict) or not isinstance(payload.get("detail"), list):
         return body
-    errors = [_caller_terms(e) for e in payload["detail"] if isinstance(e, dict)]
+    return validation_error([e for e in payload["detail"] if isinstance(e, dict)])
+
+
+def validation_error(pydantic_errors: list[dict[str, Any]]) -> bytes:
+    """A 400's body from pydantic's errors: a sentence, and each error located in the caller's terms."""
+    errors = [_caller_terms(e) for e in pydantic_errors]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return json_error("the body is not valid JSON", errors)
     return json_error(f"{len(errors)} invalid field(s): " + ", ".join(e["field"] or "(body)" for e in errors), errors)
 
 

@@ -21,6 +21,7 @@ from serving import logs
 from serving.access import Access, Refused
 from serving.asgi_io import Response, replay_body
 from serving.errors import error_body, json_error
+from serving.predict_endpoint import PredictEndpoint
 from serving.rate_limit import RateLimiter
 
 OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
@@ -32,8 +33,9 @@ logger = logging.getLogger("ml_platform.serving")
 
 
 class ServingMiddleware:
-    def __init__(self, app: Any, state: Any):
+    def __init__(self, app: Any, state: Any, records_type: Any, max_wait_seconds: float):
         self.app, self.state = app, state
+        self.predict = PredictEndpoint(records_type, state.predict, max_wait_seconds)
         settings = state.settings
         self.access = Access(settings.api_token, settings.jwt)
         self.limiter = (RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst
@@ -51,11 +53,14 @@ class ServingMiddleware:
         response = Response(send, lambda message: self._version_headers(identity, response, message))
         try:
             refusal = self._refusal(scope, headers, response, identity)
+            predict = scope["method"] == "POST" and scope["path"] == "/predict"
             if refusal is None and scope["method"] == "POST":
-                body, refusal = await self._read_json_body(receive)
+                body, refusal = await self._read_body(receive, parse_json=not predict)
                 receive = replay_body(body, receive)
             if refusal is not None:
                 await response.reply(*refusal)
+            elif predict:
+                await response.reply(*await self.predict.answer(body))
             elif scope["method"] == "GET" and scope["path"] == "/model":
                 await response.reply(200, json.dumps(self.state.describe()).encode())
             elif scope["method"] == "GET" and scope["path"] == "/readyz":
@@ -98,9 +103,10 @@ class ServingMiddleware:
             return 415, error_body("send application/json")
         return None
 
-    async def _read_json_body(self, receive: Any) -> tuple[bytes, tuple[int, bytes] | None]:
-        """The whole body, refused if too large (a chunked body has no length to check up front) or
-        not JSON: BentoML parses a root input with `json.loads` and turns its errors into 500s."""
+    async def _read_body(self, receive: Any, parse_json: bool) -> tuple[bytes, tuple[int, bytes] | None]:
+        """The whole body, refused if too large (a chunked body has no length to check up front) or,
+        when `parse_json`, not JSON: BentoML parses a root input with `json.loads` and turns its errors
+        into 500s. /predict parses its body itself."""
         limit, chunks, size = self.state.settings.max_body_bytes, [], 0
         while True:
             message = await receive()
@@ -111,6 +117,8 @@ class ServingMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if not parse_json:
+            return body, None
         try:
             json.loads(body or b"{}")
         except (ValueError, RecursionError) as exc:

@@ -13,11 +13,10 @@ import bentoml
 from threadpoolctl import threadpool_limits
 
 from ml_platform.lib.model_store import read_spec_json
-from ml_platform.lib.request_schema import MAX_RECORDS, Prediction, record_model, records_type
+from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store, stored_version
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import (bind_api_methods, disarm_request_timers, dispatch_when_free,
-                                      memoize_json_schemas, trace_only_when_exported)
+from serving.bentoml_hot_path import disarm_request_timers, trace_only_when_exported
 from serving import logs
 from serving.middleware import ServingMiddleware
 from serving.settings import Settings
@@ -29,10 +28,10 @@ Record = record_model(SPEC)
 Records = records_type(Record)
 STATE = ServingState(SETTINGS)
 
-# Batching: up to MAX_RECORDS records per model call. max_latency_ms is the point at which the
-# dispatcher sheds load with 503; it is far above the batch cost (a few ms) so that a burst queues
-# instead of failing, while the adaptive window itself stays at a few milliseconds.
-MAX_LATENCY_MS = 2000
+# HTTP /predict is answered by the middleware (`serving/predict_endpoint.py`), which batches up to
+# MAX_RECORDS records per model call. A request queued longer than this is shed with 503: far above a
+# batch's cost (about a millisecond), so a burst queues instead of failing.
+MAX_WAIT_SECONDS = 2.0
 
 
 @bentoml.service(name="ml-platform-classifier", traffic={"timeout": 30},
@@ -43,18 +42,16 @@ class Classifier:
 
     def __init__(self) -> None:
         logs.configure(SETTINGS.log_format)
-        threadpool_limits(1)  # BLAS in one thread: the dispatcher already runs one batch at a time
-        bind_api_methods(self, Classifier.apis)
+        threadpool_limits(1)  # BLAS in one thread: the batcher already runs one batch at a time
         stored = self.model_ref  # resolved to the stored model by the descriptor
         STATE.start(lambda: from_store(stored), stored_version(stored), SPEC)
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_RECORDS, max_latency_ms=MAX_LATENCY_MS)
+    @bentoml.api
     async def predict(self, records: Records, /) -> list[Prediction]:  # type: ignore[valid-type]
-        """Predict one record or a list: class, class probabilities, versions and the request id.
+        """Predict one record or a list: class, class probabilities, versions and the record ids.
 
-        A batch costs well under a millisecond, so it runs on the event loop: handing it to a thread
-        made it wait for the GIL behind request parsing (up to the 5 ms switch interval) while the
-        next batch queued behind it."""
+        This declares the HTTP interface (the OpenAPI document, BentoML's clients); over HTTP the
+        middleware answers with the same types, batching requests together (see its module)."""
         return STATE.predict(records)
 
     @bentoml.on_shutdown
@@ -62,8 +59,6 @@ class Classifier:
         STATE.close()
 
 
-memoize_json_schemas(Classifier.apis["predict"])
 disarm_request_timers()
-dispatch_when_free()
 trace_only_when_exported()
-Classifier.add_asgi_middleware(ServingMiddleware, state=STATE)
+Classifier.add_asgi_middleware(ServingMiddleware, state=STATE, records_type=Records, max_wait_seconds=MAX_WAIT_SECONDS)

@@ -35,9 +35,8 @@ def test_on_bentomls_own_request_path_every_patch_takes_effect(platform, tmp_pat
                            env=env, capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr[-3000:]
     seen = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert seen == {"statuses": [200], "request_timers_alive": 0, "schema_computations": 1,
-                    "api_bound_on_instance": True, "tracing_middleware": False, "batches_logged": True,
-                    "batch_waits_recorded": [0.0]}
+    assert seen == {"statuses": [200], "request_timers_alive": 0, "tracing_middleware": False,
+                    "timeout_middleware": True}
 
 
 def test_the_request_timeout_still_answers_504_and_leaves_no_timer_behind():
