@@ -3,6 +3,8 @@
 Both may be configured at once (a team migrating from the shared token to its identity provider keeps
 old clients working). A JWT is verified with PyJWT against an HS256 secret or a JWKS file mounted from
 a Secret (RS256/ES256 keys, chosen by the token's `kid`); a refused token gets a 401 that says why.
+The JWKS file is read again when it changes (checked at most every `keys_check_seconds`), so keys
+rotate and revoke without a rollout; a file that no longer parses keeps the keys last read.
 A JWT's subject keys the rate limit; holders of the shared static token are told apart by address.
 """
 
@@ -10,6 +12,9 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +22,7 @@ import jwt
 
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 JWKS_ALGORITHMS = ["RS256", "ES256"]
+logger = logging.getLogger("ml_platform.serving")
 
 
 class Refused(Exception):
@@ -30,6 +36,7 @@ class JwtPolicy:
     secret: str | None = None
     jwks_file: str | None = None
     leeway_seconds: float = 30
+    keys_check_seconds: float = 5
 
     def keys(self) -> dict[str | None, tuple[object, list[str]]]:
         """Signing keys by `kid`: the HS256 secret under None, each JWKS key under its own id."""
@@ -44,6 +51,8 @@ class Access:
         self._static = f"Bearer {static_token}".encode() if static_token else None
         self._policy = policy
         self._keys = policy.keys() if policy else {}
+        self._keys_version = self._jwks_version()
+        self._keys_checked = time.monotonic()
 
     @property
     def required(self) -> bool:
@@ -60,8 +69,32 @@ class Access:
             raise Refused("wrong bearer token")
         return self._verified_subject(credential.strip())
 
+    def _jwks_version(self) -> int | None:
+        """The JWKS file's modification time, or None without one (or while it is missing)."""
+        if self._policy is None or not self._policy.jwks_file:
+            return None
+        try:
+            return os.stat(self._policy.jwks_file).st_mtime_ns
+        except OSError:
+            return None
+
+    def _reread_changed_keys(self) -> None:
+        now = time.monotonic()
+        if now - self._keys_checked < self._policy.keys_check_seconds:
+            return
+        self._keys_checked, version = now, self._jwks_version()
+        if version is None or version == self._keys_version:
+            return
+        try:
+            self._keys = self._policy.keys()
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            logger.warning(f"keeping the JWT keys last read: {self._policy.jwks_file} does not load: {exc}")
+        self._keys_version = version
+
     def _verified_subject(self, token: str) -> str:
         policy = self._policy
+        if policy.jwks_file:
+            self._reread_changed_keys()
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key, algorithms = self._keys.get(None) or self._keys.get(kid) or (None, [])

@@ -5,6 +5,7 @@ test_edge_in_production.py."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import jwt
@@ -74,6 +75,29 @@ def test_jwks_keys_are_chosen_by_key_id(tmp_path):
     assert access.caller(bearer(signed(keys["k2"], "RS256", headers={"kid": "k2"}))) == "team-a"
     assert refusal(access, bearer(signed(keys["k1"], "RS256", headers={"kid": "k9"}))) == "token signed with an unknown key id 'k9'"
     assert refusal(access, bearer(signed(keys["k1"], "RS256", headers={"kid": "k2"}))) == "token signature does not verify"
+
+
+def test_a_rotated_jwks_file_is_read_again_and_a_broken_one_keeps_the_keys_last_read(tmp_path):
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    path = tmp_path / "jwks.json"
+
+    def publish(keys: dict, mtime: int) -> None:
+        path.write_text(json.dumps({"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())),
+                                              "kid": kid} for kid, k in keys.items()]}))
+        os.utime(path, ns=(mtime, mtime))
+
+    publish({"old": old}, 1_000_000_000)
+    access = Access(None, JwtPolicy(issuer=CLAIMS["iss"], audience=CLAIMS["aud"], jwks_file=str(path),
+                                    keys_check_seconds=0))
+    by_old, by_new = (bearer(signed(k, "RS256", headers={"kid": kid})) for kid, k in (("old", old), ("new", new)))
+    assert access.caller(by_old) == "team-a" and "unknown key id 'new'" in refusal(access, by_new)
+
+    publish({"new": new}, 2_000_000_000)  # rotation: the old key is revoked
+    assert access.caller(by_new) == "team-a" and "unknown key id 'old'" in refusal(access, by_old)
+
+    path.write_text("{not json")
+    os.utime(path, ns=(3_000_000_000, 3_000_000_000))
+    assert access.caller(by_new) == "team-a"
 
 
 def test_a_bucket_allows_its_burst_then_says_when_to_retry_and_refills_at_the_rate():
