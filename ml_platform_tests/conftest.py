@@ -23,12 +23,16 @@ FAST_TRAINING = {"ops": {"trained_model": {"config": {"estimators": ["logistic_r
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) a folder with its own conftest
-    runs on one worker, so its session fixtures (a built platform, a served Bento) are built once;
-    other tests are spread by file."""
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) the tests of a folder that share
+    its conftest's session or module fixtures (a built platform, a served Bento) run on one worker, so
+    those are built once; every other test is spread by file. (`_fixtureinfo` is pytest's, pinned in
+    requirements-dev.lock: if it moves, collection fails here rather than running unbalanced.)"""
     for item in items:
         path = Path(item.fspath)
-        shared = (path.parent / "conftest.py").exists() and path.parent.name != "ml_platform_tests"
+        folder = path.parent.relative_to(config.rootpath).as_posix()
+        shared = path.parent.name != "ml_platform_tests" and any(
+            definition.baseid == folder and definition.scope in ("session", "module")
+            for definitions in item._fixtureinfo.name2fixturedefs.values() for definition in definitions)
         item.add_marker(pytest.mark.xdist_group(path.parent.name if shared else path.stem))
 
 
