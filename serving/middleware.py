@@ -36,6 +36,7 @@ class ServingMiddleware:
     def __init__(self, app: Any, state: Any, records_type: Any, max_wait_seconds: float):
         self.app, self.state = app, state
         self.predict = PredictEndpoint(records_type, state.predict, max_wait_seconds)
+        self._latency_by_labels: dict[tuple[str, int, str], Any] = {}  # `labels()` costs more than `observe()`
         settings = state.settings
         self.access = Access(settings.api_token, settings.jwt)
         self.limiter = (RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst
@@ -151,5 +152,8 @@ class ServingMiddleware:
             metrics.rejected.labels(reason="no_model" if no_model else REASONS.get(code, f"http_{code}")).inc()
         if path in ("/predict", "/model"):
             version = self.state.champion.version if self.state.champion else ""
-            metrics.latency.labels(endpoint=path, status=str(code), model_version=version).observe(
-                time.perf_counter() - started)
+            key = (path, code, version)
+            if key not in self._latency_by_labels:
+                self._latency_by_labels[key] = metrics.latency.labels(endpoint=path, status=str(code),
+                                                                      model_version=version)
+            self._latency_by_labels[key].observe(time.perf_counter() - started)
