@@ -1,4 +1,4 @@
-"""Drives BentoML's own request path in process (its app factory, middleware stack and dispatcher)
+"""Drives BentoML's own request path in process (its app factory and middleware stack, then ours)
 and prints, as JSON, what the hot-path patches should have changed. Run by test_bentoml_hot_path.py
 with BENTOML_HOME and ML_PLATFORM_MODEL_TAG naming a stored model."""
 
