@@ -70,7 +70,7 @@ class ServingMiddleware:
             else:
                 await self.app(scope, receive, response.send)
         finally:
-            self._count(scope["path"], response.status, started)
+            self._count(scope["path"], response.status, started, identity)
             if 400 <= response.status < 500 and scope["path"] not in OPEN_PATHS:
                 self._log_refusal(scope, identity, response)
 
@@ -145,13 +145,15 @@ class ServingMiddleware:
         logger.warning(f"{fields['method']} {fields['path']} refused {fields['status']} {fields['reason']} "
                        f"request_id={fields['request_id']}: {response.error or ''}", extra={logs.FIELDS: fields})
 
-    def _count(self, path: str, code: int, started: float) -> None:
+    def _count(self, path: str, code: int, started: float, identity: RequestIdentity) -> None:
+        """Refusals by reason, and latency by the model that answered (a canary's requests apart)."""
         metrics = self.state.metrics
         if code >= 400 and path not in OPEN_PATHS:  # a probe's 503 is not a refused request
             no_model = code == 503 and self.state.champion is None
             metrics.rejected.labels(reason="no_model" if no_model else REASONS.get(code, f"http_{code}")).inc()
         if path in ("/predict", "/model"):
-            version = self.state.champion.version if self.state.champion else ""
+            answered = identity.served_by[-1] if identity.served_by else self.state.champion
+            version = answered.version if answered else ""
             key = (path, code, version)
             if key not in self._latency_by_labels:
                 self._latency_by_labels[key] = metrics.latency.labels(endpoint=path, status=str(code),
