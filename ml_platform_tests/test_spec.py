@@ -36,6 +36,11 @@ def test_the_default_spec_loads():
     ({"derived": [{"name": "age", "kind": "log", "column": "income"}]}, r"column names appear more than once: \['age'\]"),
     ({"derived": [{"name": "c", "kind": "clip", "column": "income"}]}, r"derived.0.clip: .*clip needs min, max or both"),
     ({"derived": [{"name": "e", "kind": "eval", "column": "income"}]}, r"derived.0: Input tag 'eval'"),
+    ({"promotion": {"mode": "canary", "canary": {"steps": [25, 5]}}}, r"promotion.canary.steps: .*strictly increasing"),
+    ({"promotion": {"mode": "canary", "canary": {"steps": [0, 50]}}}, r"promotion.canary.steps: .*above 0 and at most"),
+    ({"promotion": {"mode": "canary", "canary": {"step_minutes": 0}}}, r"promotion.canary.step_minutes: .*greater than 0"),
+    ({"promotion": {"mode": "shadow", "canary": {"steps": [5]}}}, r"promotion: .*canary settings are given but mode"),
+    ({"promotion": {"mode": "blue-green"}}, r"promotion.mode: Input should be 'offline', 'shadow' or 'canary'"),
 ])
 def test_an_invalid_spec_names_the_field(tmp_path, overrides, message):
     path = write_spec(tmp_path / "bad.yaml", **overrides)

@@ -29,6 +29,8 @@ class Metrics:
     log_write_errors: Any
     log_writable: Any
     shadow_errors: Any
+    canary_fallbacks: Any
+    canary_share: Any
 
 
 @cache
@@ -59,4 +61,8 @@ def metrics() -> Metrics:
                            multiprocess_mode="livemin"),
         shadow_errors=Counter("ml_platform_shadow_errors", "Shadow model calls that raised (the champion's records "
                               "are logged without the shadow's answer)"),
+        canary_fallbacks=Counter("ml_platform_canary_fallbacks", "Canary records the challenger failed to answer "
+                                 "(the champion answered them instead)"),
+        canary_share=Gauge("ml_platform_canary_share_percent", "Percent of clients the shadow (challenger) answers",
+                           multiprocess_mode="livemax"),
     )

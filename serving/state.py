@@ -1,13 +1,14 @@
 """What one service worker holds: the champion (and a shadow), the log writer and the metrics.
 
 The middleware and the service class share this object; models are swapped by replacing a reference,
-so the batch function reads each model once per batch and never sees a half-loaded one.
+so the batch function reads each model once per batch and never sees a half-loaded one. With a canary
+share (the shadow version's registry tag) the shadow answers that share of clients, the champion the
+rest; the other model's answer is logged beside each record either way (`ml_platform/lib/canary.py`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
@@ -16,12 +17,14 @@ from typing import Any
 from bentoml.exceptions import ServiceUnavailable
 
 from ml_platform.lib.alias_follower import AliasFollower
+from ml_platform.lib.canary import ANSWERED_BY, routed_to_challenger
 from ml_platform.lib.features import add_features_to_rows
 from ml_platform.lib.inference_log_writer import Counters, Entry, InferenceLogWriter
 from ml_platform.lib.request_schema import Prediction
 from ml_platform.lib.served_model import ServedModel
 from ml_platform.lib.spec import DatasetSpec
 from serving.bentoml_hot_path import freeze_heap
+from serving.answering import Answering
 from serving.metrics import Metrics, metrics
 from serving.refusals import AliasRemoved, IncompatibleModel, Refusals
 from serving.settings import Settings
@@ -34,6 +37,8 @@ class ServingState:
         self.settings = settings
         self.champion: ServedModel | None = None
         self.shadow: ServedModel | None = None
+        self.canary_percent = 0.0
+        self.answering = Answering(metrics)
         self.follower: AliasFollower | None = None
         self.writer: InferenceLogWriter | None = None
         self.refusals = Refusals()
@@ -65,7 +70,8 @@ class ServingState:
             self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,
                                           on_load=self.swap, on_failure=self._reload_failed,
                                           on_settled=self.refusals.clear, interval_seconds=settings.reload_seconds,
-                                          serving={"champion": self.champion.version} if self.champion else None)
+                                          serving={"champion": self.champion.version} if self.champion else None,
+                                          on_share=self._set_share)
             try:
                 self.follower.poll()
             except Exception as exc:
@@ -110,46 +116,47 @@ class ServingState:
                 "inference_log": {"writable": log_ok, "error": self.writer.error if self.writer else "not started"}}
         return (200 if body["ready"] else 503), body
 
+    def _set_share(self, role: str, percent: float) -> None:
+        if role == "shadow" and percent != self.canary_percent:
+            logger.info(f"canary: the shadow now answers {percent:g}% of clients")
+            self.canary_percent = percent
+            self.metrics.canary_share.set(percent)
+
     def predict(self, records: list[Any]) -> list[Prediction]:
-        champion, shadow = self.champion, self.shadow
+        champion, shadow, percent = self.champion, self.shadow, self.canary_percent
         if champion is None:
             raise ServiceUnavailable("no model loaded yet: see /readyz")
         rows = add_features_to_rows(champion.spec, [record.model_dump() for record in records])
-        answers = champion.predict(rows)
-        for record in records:  # the middleware reads it for the response's version headers
-            record.served_by.append(champion)
+        canary = [i for i, record in enumerate(records)
+                  if routed_to_challenger(record.client_id or record.request_id, shadow.version, percent)
+                  ] if shadow is not None and percent > 0 else []
+        models, answers, failed = self.answering.answer(champion, shadow, rows, canary)
         m = self.metrics
         m.batch_records.labels(champion.version).observe(len(rows))
         m.batch_requests.labels(champion.version).observe(len({record.request_id for record in records}))
-        self._count_predictions(answers, champion, "champion")
         timestamp = datetime.now(timezone.utc).isoformat()
-        logged = [{"record_id": record.record_id, "request_id": record.request_id, "timestamp": timestamp,
-                   "model_version": champion.version, "inputs": row, "prediction": label,
-                   "probabilities": probabilities, "data_version": champion.data_version}
-                  for record, row, (label, probabilities) in zip(records, rows, answers)]
-        self.writer.submit(Entry(logged, partial(self._add_shadow_answers, shadow) if shadow else None))
+        logged = []
+        for record, row, model, (label, probabilities) in zip(records, rows, models, answers):
+            record.served_by.append(model)  # the middleware reads it for the response's version headers
+            entry = {"record_id": record.record_id, "request_id": record.request_id, "timestamp": timestamp,
+                     "model_version": model.version, "inputs": row, "prediction": label,
+                     "probabilities": probabilities, "data_version": model.data_version}
+            if model is not champion:
+                entry[ANSWERED_BY] = "challenger"
+            logged.append(entry)
+        for index in failed:
+            logged[index]["challenger_failed"] = True
+        self.writer.submit(Entry(logged, partial(self.answering.add_other_answers, champion, shadow) if shadow else None))
         code = self.settings.code_version
         return [Prediction.model_construct(record_id=record.record_id, request_id=record.request_id, label=label,
-                                           probabilities=probabilities, model_version=champion.version,
-                                           data_version=champion.data_version, code_version=code)
-                for record, (label, probabilities) in zip(records, answers)]
-
-    def _add_shadow_answers(self, shadow: ServedModel, logged: list[dict]) -> None:
-        """Runs on the writer thread after the champion's records exist: a shadow costs callers nothing,
-        and a shadow that raises loses only its own answers (the writer counts the error). Its derived
-        features are computed by its own spec: a challenger may engineer features the champion does not."""
-        answers = shadow.predict(add_features_to_rows(shadow.spec, [record["inputs"] for record in logged]))
-        for record, (label, probabilities) in zip(logged, answers):
-            record["shadow"] = {"model_version": shadow.version, "prediction": label, "probabilities": probabilities}
-        self._count_predictions(answers, shadow, "shadow")
-
-    def _count_predictions(self, answers: list[tuple[str, Any]], model: ServedModel, role: str) -> None:
-        for label, count in Counter(label for label, _ in answers).items():
-            self.metrics.predictions.labels(label=label, model_version=model.version, role=role).inc(count)
+                                           probabilities=probabilities, model_version=model.version,
+                                           data_version=model.data_version, code_version=code)
+                for record, model, (label, probabilities) in zip(records, models, answers)]
 
     def describe(self) -> dict[str, Any]:
         return {"champion": self.champion.describe() if self.champion else None,
                 "shadow": self.shadow.describe() if self.shadow else None,
+                "canary_percent": self.canary_percent,
                 "code_version": self.settings.code_version,
                 "follows": self.follower.roles if self.follower else None}
 

@@ -3,7 +3,8 @@
 MLflow keeps only where an alias points now. Promotion and `make rollback` move aliases through
 `move_alias`, and each move is journalled as a materialization of the `model_alias_history` asset
 (`ml_platform/defs/promotion/alias_history.py`), so the Dagster UI lists every move in order and
-`serving_at` answers "which model answered at 14:05 last Tuesday".
+`serving_at` answers "which model answered at 14:05 last Tuesday". A canary share change is journalled
+too, as a move of `challenger` onto the version it already names, with the new `canary_percent`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ class AliasMove:
     actor: str
     reason: str
     at: str  # ISO 8601, UTC
+    canary_percent: str | None = None  # set on a canary share change (the alias stays on its version)
+
+    @property
+    def share_change(self) -> bool:
+        return self.canary_percent is not None and self.from_version == self.to_version
 
     def as_metadata(self) -> dict[str, str]:
         return {key: "" if value is None else str(value) for key, value in asdict(self).items()}
 
     @classmethod
     def from_metadata(cls, values: dict[str, Any]) -> AliasMove:
-        return cls(**{key: (str(values[key]) or None) if key.endswith("version") else str(values[key])
+        optional = ("from_version", "to_version", "canary_percent")  # journalled before canary mode: no share
+        return cls(**{key: (str(values.get(key, "")) or None) if key in optional else str(values[key])
                       for key in cls.__dataclass_fields__})
 
 

@@ -1,7 +1,8 @@
 """Champion against challenger on the same live records, judged on their delayed labels.
 
-In shadow mode every logged record carries both models' answers, so the comparison is paired: per
-labelled record, was each model right? Only the discordant records (one right, the other wrong) carry
+Every logged record carries both models' answers (in shadow mode the champion answers and the
+challenger's answer is logged beside it; in canary mode a share of records the other way round), so the
+comparison is paired: per labelled record, was each model right? Only the discordant records (one right, the other wrong) carry
 information about which is better; McNemar's exact test asks whether they split more unevenly than
 chance, and a one-sided bound on the accuracy difference asks whether the challenger is at least as
 good as the champion, give or take the tolerance. The decision:
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 from scipy.stats import binomtest, norm
 
+from ml_platform.lib.canary import ANSWERED_BY, answers, complete, next_step
 from ml_platform.lib.spec import Promotion
 
 EARLIEST_REVERT_LABELS = 30
@@ -88,34 +90,50 @@ def decide(result: PairedResult, records: int, unanswered: int, hours: float, po
                             f"difference {result.difference:+.1%}", figures)
 
 
+def with_canary(decision: Decision, policy: Promotion, share: float, minutes_held: float) -> tuple[Decision, float | None]:
+    """In canary mode a promotion waits until the last step has held `step_minutes`, and while waiting
+    the share moves one step up when the current one has held that long. Returns the decision and the
+    share to move to now (None to leave it)."""
+    figures = {**decision.figures, "canary_percent": share, "canary_minutes_held": round(minutes_held, 2)}
+    if decision.outcome == "promote" and not complete(policy.canary, share, minutes_held):
+        last = policy.canary.steps[-1]
+        decision = Decision("wait", f"{decision.reason}; the canary serves {share:g}% of clients and promotes once "
+                                    f"{last:g}% has held {policy.canary.step_minutes:g} min", figures)
+    step = next_step(policy.canary, share, minutes_held) if decision.outcome == "wait" else None
+    return Decision(decision.outcome, decision.reason, figures), step
+
+
 @dataclass(frozen=True)
 class LiveRecords:
-    records: int  # answered by the champion since the challenger was set, after the grace
-    unanswered: int  # of those, how many lack the challenger's answer
+    records: int  # answered by either model since the challenger was set, after the grace
+    unanswered: int  # of those, how many lack the challenger's answer (it failed, or was not loaded yet)
     champion_right: list[bool]
     challenger_right: list[bool]
+    canary: int = 0  # of `records`, how many the challenger answered to the client (canary mode)
 
 
 def from_log(records: list[dict], labels: dict[str, str], champion: str, challenger: str, since: datetime,
              grace_seconds: float = 60) -> LiveRecords:
-    """The champion's logged records since the challenger was set, joined to their labels by record id.
+    """The logged records since the challenger was set, both models' answers joined to the labels by
+    record id, whichever model answered the client (`ml_platform/lib/canary.py`).
 
     Records of the first `grace_seconds` are left out of the error ratio: replicas pick the new alias up
     on their next poll, so a record answered before that is not a failure of the challenger."""
-    counted = unanswered = 0
+    counted = unanswered = canary = 0
     champion_right, challenger_right = [], []
     grace_end = since + timedelta(seconds=grace_seconds)
     for record in records:
         answered_at = datetime.fromisoformat(record["timestamp"])
-        if str(record.get("model_version")) != champion or answered_at < since:
+        pair = answers(record, champion, challenger) if answered_at >= since else None
+        if pair is None:
             continue
-        shadow = record.get("shadow") or {}
-        answered = str(shadow.get("model_version")) == challenger
+        champion_answer, challenger_answer = pair
         if answered_at >= grace_end:
             counted += 1
-            unanswered += not answered
+            unanswered += challenger_answer is None
+            canary += record.get(ANSWERED_BY) == "challenger"
         label = labels.get(record["record_id"])
-        if answered and label is not None:
-            champion_right.append(str(record["prediction"]) == label)
-            challenger_right.append(str(shadow["prediction"]) == label)
-    return LiveRecords(counted, unanswered, champion_right, challenger_right)
+        if label is not None and champion_answer is not None and challenger_answer is not None:
+            champion_right.append(str(champion_answer) == label)
+            challenger_right.append(str(challenger_answer) == label)
+    return LiveRecords(counted, unanswered, champion_right, challenger_right, canary)

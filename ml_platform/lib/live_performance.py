@@ -1,4 +1,7 @@
-"""The served model's real accuracy, once the true labels of its predictions arrive (`labels.py`)."""
+"""The served model's real accuracy, once the true labels of its predictions arrive (`labels.py`).
+
+The champion is judged on every record: a canary record answered by the challenger counts with the
+champion's answer logged beside it (`canary.champion_view`), so a canary neither flatters nor blames it."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml_platform.lib.canary import champion_view
 from ml_platform.lib.inference_log import all_closed_files, as_frame, read_records
 from ml_platform.lib.labels import Labels
 
@@ -13,7 +17,8 @@ from ml_platform.lib.labels import Labels
 def labelled_predictions(log_dir: Path, labels: Labels, feature_names: list[str]) -> tuple[pd.DataFrame, int]:
     """The closed inference log (consumed or not) joined to the labels on `record_id`, oldest first,
     and how many labels name a record no closed log file holds (unknown, or still in an open file)."""
-    records = [record for path in all_closed_files(log_dir) for record in read_records(path)]
+    logged = (champion_view(record) for path in all_closed_files(log_dir) for record in read_records(path))
+    records = [record for record in logged if record is not None]
     log = as_frame(records, feature_names)
     joined = log.merge(labels.frame, on="record_id", how="inner")
     unknown = int((~labels.frame["record_id"].isin(log["record_id"])).sum())

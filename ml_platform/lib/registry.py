@@ -31,14 +31,20 @@ class Registry:
 
     def alias_version(self, alias: str) -> str | None:
         """The version `alias` names, or None if it names none."""
+        return self.alias_tags(alias)[0]
+
+    def alias_tags(self, alias: str) -> tuple[str | None, dict[str, str]]:
+        """The version `alias` names and that version's tags, in one registry call ((None, {}) if none):
+        a service reads a challenger's canary share on the same poll that follows the alias."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
+            named = self.client.get_model_version_by_alias(self.model_name, alias)
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return None
+                return None, {}
             raise
+        return str(named.version), dict(named.tags)
 
     def set_champion(self, version: str) -> None:
         self.set_alias(CHAMPION, version)

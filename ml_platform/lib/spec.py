@@ -94,17 +94,48 @@ class Training(_Strict):
     retrain_cron: str = Field(default="0 6 * * 1", pattern=r"^\S+( \S+){4}$")
 
 
+class Canary(_Strict):
+    """In canary mode the challenger answers `steps[0]` percent of clients (sticky per client id), one
+    step more every `step_minutes` while the live comparison holds; it is promoted only once the last
+    step has held that long (`ml_platform/lib/canary.py`)."""
+
+    steps: list[float] = Field(default=[5, 25, 50], min_length=1)
+    step_minutes: float = Field(default=30, gt=0)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_rise_within_a_hundred(cls, steps: list[float]) -> list[float]:
+        if any(not 0 < step <= 100 for step in steps):
+            raise ValueError(f"each step is a percent of traffic above 0 and at most 100, got {steps}")
+        if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+            raise ValueError(f"steps must be strictly increasing, got {steps}")
+        return steps
+
+
 class Promotion(_Strict):
     """`offline`: a candidate that passes the gate becomes champion. `shadow`: it becomes `challenger`,
     answers beside the champion on live traffic, and `promotion_decision` promotes or reverts it on
-    the labelled records (`ml_platform/lib/live_comparison.py` states the test)."""
+    the labelled records (`ml_platform/lib/live_comparison.py` states the test). `canary`: as shadow,
+    and a growing share of clients get the challenger's answer (`canary`)."""
 
-    mode: Literal["offline", "shadow"] = "offline"
+    mode: Literal["offline", "shadow", "canary"] = "offline"
     min_labelled: int = Field(default=200, ge=10)
     tolerance: float = Field(default=0.01, ge=0, le=1)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     max_hours: float = Field(default=72, gt=0)
     max_error_ratio: float = Field(default=0.01, ge=0, le=1)
+    canary: Canary = Canary()
+
+    @model_validator(mode="after")
+    def _canary_only_in_canary_mode(self) -> Promotion:
+        if self.canary != Canary() and self.mode != "canary":  # defaults pass: a dumped spec loads again
+            raise ValueError(f"canary settings are given but mode is {self.mode!r}: set mode: canary or drop them")
+        return self
+
+    @property
+    def live(self) -> bool:
+        """Whether a candidate that passes the offline gate must prove itself on live traffic first."""
+        return self.mode != "offline"
 
 
 class DatasetSpec(_Strict):

@@ -62,7 +62,7 @@ def test_a_refused_version_is_retried_with_a_doubling_delay_and_reported_once(tm
                              on_load=lambda role, model: None, on_failure=lambda *args: failures.append(args[:2]),
                              on_settled=settled.append, interval_seconds=1.0, serving={"champion": "1"})
     alias = ["2"]
-    monkeypatch.setattr(follower.registry, "alias_version", lambda name: alias[0])
+    monkeypatch.setattr(follower.registry, "alias_tags", lambda name: (alias[0], {}))
 
     def broken(role, version):
         attempts.append(now[0])
