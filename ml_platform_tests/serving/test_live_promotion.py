@@ -83,7 +83,8 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_reverted_on_labelled_li
         assert promoted["labelled"] == RECORDS and promoted["challenger_accuracy"] == 1.0
         assert registry.champion_version() == "2" and registry.alias_version(CHALLENGER) is None
 
-        moves = [(m.alias, m.from_version, m.to_version) for m in recorded_moves(platform.instance)]
+        moves = [(m.alias, m.from_version, m.to_version) for m in recorded_moves(platform.instance)
+                 if m.actor != "reconcile"]  # the fixture's rollback, made outside the journal, is found on reconcile
         assert moves[-5:] == [(CHALLENGER, None, weak), (CHALLENGER, weak, None), (CHALLENGER, None, "2"),
                               ("champion", "1", "2"), (CHALLENGER, "2", None)]
     finally:

@@ -1,8 +1,12 @@
+from dataclasses import replace
+
 import dagster as dg
 
 from ml_platform.defs.policy import TRANSIENT_RETRY
-from ml_platform.defs.promotion.alias_history import materialization
+from ml_platform.defs.promotion.alias_history import Journal
 from ml_platform.lib import model_store
+from ml_platform.lib.alias_moves import AliasMove
+from ml_platform.lib.canary import CANARY_TAG
 from ml_platform.lib.promotion import promote, verify_stored
 from ml_platform.lib.registry import CHALLENGER, CHAMPION
 from ml_platform.lib.training_identity import same_training
@@ -22,8 +26,9 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
                    bento_store: BentoStore) -> dg.Output[dict]:
     """The champion: the candidate if it passed the gate, else the model that was already serving.
 
-    With the spec's `promotion.mode: shadow` a candidate that passes becomes `challenger` instead, and
-    `promotion_decision` promotes or reverts it on live traffic.
+    With the spec's `promotion.mode: shadow` or `canary` a candidate that passes becomes `challenger`
+    instead, and `promotion_decision` promotes or reverts it on live traffic. In canary mode its version
+    is tagged with the first canary share before the alias moves, so no replica sees it without one.
 
     Promotion commits the model to the BentoML store, verifies it there, and only then moves the
     MLflow alias `champion` (one registry call): stopped anywhere, the alias names a stored model.
@@ -40,17 +45,27 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
     if promote_now and current is not None:
         repeated = same_training(candidate, registry.version_tags(candidate), current, registry.version_tags(current))
         promote_now, reason = (False, repeated) if repeated else (True, reason)
-    challenger = None
+    challenger, share = None, None
     if promote_now:
-        live = current is not None and spec.promotion.mode == "shadow"
+        live = current is not None and spec.promotion.live
+        share = spec.promotion.canary.steps[0] if live and spec.promotion.mode == "canary" else None
         if live:
             reason = f"passed the offline gate ({reason}); now challenger, judged on live traffic"
+        if share is not None:
+            reason += f", answering {share:g}% of clients (canary)"
         stage = _stage(bento_store, registry, spec, candidate, evaluation_report["candidate"])
         candidate_tag = model_store.tag_for(spec.name, candidate)
-        move = promote(registry, candidate, stage, verify=lambda: verify_stored(bento_store.home_path, candidate_tag),
-                       actor=f"promoted_model (run {context.run_id[:8]})", reason=reason,
-                       alias=CHALLENGER if live else CHAMPION)
-        context.log_event(materialization(move))
+        actor, alias = f"promoted_model (run {context.run_id[:8]})", CHALLENGER if live else CHAMPION
+
+        def act() -> AliasMove:
+            if share is not None:  # the share first: no replica sees the new challenger without it
+                registry.tag_version(candidate, {CANARY_TAG: f"{share:g}"})
+            moved = promote(registry, candidate, stage, actor=actor, reason=reason, alias=alias,
+                            verify=lambda: verify_stored(bento_store.home_path, candidate_tag))
+            return moved if share is None else replace(moved, canary_percent=f"{share:g}")
+
+        move = Journal(context.instance, context.log_event).move(
+            registry, alias, candidate, actor, reason, act=act, canary_percent=None if share is None else f"{share:g}")
         context.log.info(f"{move.alias} v{candidate} (was {move.from_version or 'none'}): {reason}")
         promote_now, challenger = not live, candidate if live else None
     if promote_now:
@@ -72,6 +87,7 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
         "promoted": promote_now,
         "reason": reason,
         "challenger_version": challenger or "",
+        "canary_percent": share or 0,
         "bento_model_tag": tag,
         **{f"champion_{k}": v for k, v in (metrics or {}).items()},
     })
