@@ -22,7 +22,7 @@ SPENDING_SD = 22.0
 def bench_spec(min_effect: float | None = None) -> DatasetSpec:
     """The shipped spec's raw features, `income` nullable (so a missing-rate shift reaches the detector),
     plus `claims`; derived features left out so both detectors see the same columns."""
-    raw = load_spec(SPEC_PATH).model_dump()
+    raw = load_spec(SPEC_PATH).model_dump(exclude_unset=True)
     for feature in raw["features"]:
         feature["nullable"] = feature["name"] == "income"
     raw["features"].append({"name": "claims", "type": "numeric", "min": 0, "integer": True})
@@ -99,7 +99,7 @@ def wide_frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 
 def wide_spec(spec: DatasetSpec) -> DatasetSpec:
-    raw = spec.model_dump()
+    raw = spec.model_dump(exclude_unset=True)
     raw["features"] += [{"name": f"x{i}", "type": "numeric"} for i in range(4)]
     raw["features"] += [{"name": f"c{i}", "type": "categorical", "categories": list("abcde")} for i in range(2)]
     return DatasetSpec.model_validate(raw)

@@ -80,7 +80,7 @@ class Thresholds(_Strict):
     metric: Literal["accuracy", "f1_macro", "f1_weighted", "roc_auc"] = "f1_macro"
     min_metric: float = Field(default=0.6, ge=0, le=1)
     promotion_tolerance: float = Field(default=0.01, ge=0, le=1)
-    drift_p_value: float = Field(default=0.01, gt=0, lt=1)
+    drift_p_value: float = Field(default=0.05, gt=0, lt=1)
     drift_min_effect: float = Field(default=0.1, ge=0)
     drift_share: float = Field(default=0.3, gt=0, le=1)
 
