@@ -12,6 +12,10 @@ good as the champion, give or take the tolerance. The decision:
 - promote once `min_labelled` records are labelled and the lower bound of the accuracy difference
   clears minus the tolerance (the challenger is non-inferior, with confidence 1 - alpha);
 - revert if `max_hours` pass with neither; otherwise wait for more labels.
+
+In canary mode (`with_canary`) a promotion also waits until the share's last step has held
+`step_minutes`, and while waiting the share moves one step up each time the current step has held
+that long: the canary limits how many clients a failing challenger reaches, the labels judge it.
 """
 
 from __future__ import annotations
