@@ -3,7 +3,8 @@
     python -m ml_platform.rollback [--to VERSION]
 
 The move is recorded in the Dagster instance (`DAGSTER_HOME`) as a materialization of
-`model_alias_history`, the same journal promotions write, so the UI lists operator moves too.
+`model_alias_history`, through the same crash-safe journal promotions use (intent, move, entry), so
+the UI lists operator moves too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 
 import dagster as dg
 
-from ml_platform.defs.promotion.alias_history import materialization
+from ml_platform.defs.promotion.alias_history import Journal
 from ml_platform.lib.registry import from_environment
 from ml_platform.lib.rollback import RollbackError, rollback
 
@@ -30,13 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         print("Set DAGSTER_HOME (the Makefile does): the move is journalled in that instance.", file=sys.stderr)
         return 2
     registry, home = found
-    try:
-        move = rollback(registry, home, args.to, actor=f"make rollback ({getpass.getuser()})")
-    except RollbackError as exc:
-        print(f"rollback refused: {exc}", file=sys.stderr)
-        return 1
     with dg.DagsterInstance.get() as instance:
-        instance.report_runless_asset_event(materialization(move))
+        try:
+            move = rollback(registry, home, args.to, actor=f"make rollback ({getpass.getuser()})",
+                            move=Journal(instance).move)
+        except RollbackError as exc:
+            print(f"rollback refused: {exc}", file=sys.stderr)
+            return 1
     print(f"{registry.model_name}: champion moved from v{move.from_version} back to v{move.to_version}; "
           "running services follow within seconds.")
     return 0

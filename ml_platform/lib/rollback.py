@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import AliasMove, move_alias
@@ -24,8 +25,11 @@ class RollbackError(RuntimeError):
     """No version to go back to, or that version cannot be served."""
 
 
-def rollback(registry: Registry, bentoml_home: str, to: str | None = None, actor: str = "make rollback") -> AliasMove:
-    """Point `champion` at `to` (default: the current champion's predecessor); returns the move."""
+def rollback(registry: Registry, bentoml_home: str, to: str | None = None, actor: str = "make rollback",
+             move: Callable[[Registry, str, str, str, str], AliasMove] = move_alias) -> AliasMove:
+    """Point `champion` at `to` (default: the current champion's predecessor); returns the move.
+
+    `move` makes the move: `ml_platform.rollback` passes the alias journal's, which records it."""
     current = registry.champion_version()
     if current is None:
         raise RollbackError(f"{registry.model_name} has no champion to roll back from")
@@ -38,6 +42,6 @@ def rollback(registry: Registry, bentoml_home: str, to: str | None = None, actor
         verify_stored(bentoml_home, model_store.tag_for(registry.model_name, target))
     except (model_store.ModelNotInStore, model_store.ModelIntegrityError) as exc:
         raise RollbackError(f"v{target} cannot be served: {exc}") from exc
-    move = move_alias(registry, CHAMPION, target, actor, f"rolled back from v{current}")
+    moved = move(registry, CHAMPION, target, actor, f"rolled back from v{current}")
     registry.tag_version(target, {"rolled_back_from": current})
-    return move
+    return moved

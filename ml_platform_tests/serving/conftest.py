@@ -19,6 +19,7 @@ import pytest
 
 from benchmarks import service_process
 from ml_platform.definitions import PROJECT_DIR
+from ml_platform.defs.promotion.alias_history import Journal
 from ml_platform.lib.rollback import rollback
 from ml_platform.quickstart import run_platform
 from ml_platform_tests.conftest import Platform, new_platform
@@ -31,7 +32,7 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
     built = new_platform(tmp_path_factory.mktemp("serving-platform"))
     assert run_platform(built.defs, built.instance) == []
     assert built.retrain().success and built.registry.champion_version() == "2"
-    move = rollback(built.registry, built.bentoml_home)
+    move = rollback(built.registry, built.bentoml_home, move=Journal(built.instance).move)
     assert (move.from_version, move.to_version) == ("2", "1")
     yield built
     built.instance.dispose()

@@ -170,3 +170,4 @@ def test_a_challenger_that_starts_failing_is_reverted_within_the_stated_time(pla
                           (CHALLENGER, "2", "2", "0"), (CHALLENGER, broken, broken, "25"),
                           (CHALLENGER, "2", broken, None), (CHALLENGER, broken, broken, "0"),
                           (CHALLENGER, broken, None, None)]
+
