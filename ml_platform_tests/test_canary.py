@@ -4,7 +4,7 @@ the measured share is the setting, and both models' answers are read back right 
 from datetime import datetime, timedelta, timezone
 
 from ml_platform.lib.canary import answers, champion_view, complete, next_step, routed_to_challenger
-from ml_platform.lib.live_comparison import Decision, from_log, with_canary
+from ml_platform.lib.live_comparison import Decision, decide, from_log, paired, with_canary
 from ml_platform.lib.spec import Canary, Promotion
 
 CLIENTS = [f"client-{n}" for n in range(20_000)]
@@ -89,3 +89,20 @@ def test_live_performance_leaves_canary_answers_out_of_the_champion_window(tmp_p
     joined, unknown = labelled_predictions(tmp_path, labels, ["age"])
     assert unknown == 0 and list(joined["model_version"]) == ["1", "1"]
     assert window_metrics(joined, 100)["accuracy"] == 1.0
+
+
+def test_a_canary_slower_than_the_slo_is_reverted_once_enough_of_its_answers_are_timed():
+    since = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    at = since + timedelta(minutes=5)
+    logged = [record(i, "challenger", "2", "a", "a", at) | {"latency_ms": 250.0 if i % 50 == 0 else 12.5}
+              for i in range(200)]
+    logged += [record(200 + i, None, "1", "a", "a", at) | {"latency_ms": 400.0} for i in range(50)]
+    live = from_log(logged, {}, "1", "2", since)
+    assert live.canary == 200 and sorted(set(live.canary_latencies_ms)) == [12.5, 250.0], "only the canary's"
+    even = paired([True] * 10, [True] * 10, POLICY.alpha)
+    slow = decide(even, live.records, 0, 0.5, POLICY, live.canary_latencies_ms)
+    assert slow.outcome == "revert" and "p99" in slow.reason and slow.figures["canary_p99_ms"] == 250.0
+    fast = [12.5] * 200
+    assert decide(even, 200, 0, 0.5, POLICY, fast).outcome == "wait"
+    too_few = [250.0] * 99
+    assert decide(even, 200, 0, 0.5, POLICY, too_few).outcome == "wait", "a p99 of 99 answers is not one"

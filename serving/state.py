@@ -9,6 +9,7 @@ rest; the other model's answer is logged beside each record either way (`ml_plat
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
@@ -134,13 +135,14 @@ class ServingState:
         m = self.metrics
         m.batch_records.labels(champion.version).observe(len(rows))
         m.batch_requests.labels(champion.version).observe(len({record.request_id for record in records}))
-        timestamp = datetime.now(timezone.utc).isoformat()
+        timestamp, answered = datetime.now(timezone.utc).isoformat(), time.perf_counter()
         logged = []
         for record, row, model, (label, probabilities) in zip(records, rows, models, answers):
             record.served_by.append(model)  # the middleware reads it for the response's version headers
             entry = {"record_id": record.record_id, "request_id": record.request_id, "timestamp": timestamp,
                      "model_version": model.version, "inputs": row, "prediction": label,
-                     "probabilities": probabilities, "data_version": model.data_version}
+                     "probabilities": probabilities, "data_version": model.data_version,
+                     "latency_ms": round((answered - record.arrived) * 1000, 2)}
             if model is not champion:
                 entry[ANSWERED_BY] = "challenger"
             logged.append(entry)

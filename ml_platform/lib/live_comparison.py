@@ -7,8 +7,10 @@ information about which is better; McNemar's exact test asks whether they split 
 chance, and a one-sided bound on the accuracy difference asks whether the challenger is at least as
 good as the champion, give or take the tolerance. The decision:
 
-- revert at once if the challenger fails to answer more than `max_error_ratio` of records, or is
-  worse than the champion by more than the tolerance with McNemar p < alpha (after a few labels);
+- revert at once if the challenger fails to answer more than `max_error_ratio` of records, or (in
+  canary mode, over at least 100 records it answered) their p99 time to an answer is over the SLO
+  `max_p99_ms`, or it is worse than the champion by more than the tolerance with McNemar p < alpha
+  (after a few labels);
 - promote once `min_labelled` records are labelled and the lower bound of the accuracy difference
   clears minus the tolerance (the challenger is non-inferior, with confidence 1 - alpha);
 - revert if `max_hours` pass with neither; otherwise wait for more labels.
@@ -30,6 +32,15 @@ from ml_platform.lib.canary import ANSWERED_BY, answers, complete, next_step
 from ml_platform.lib.spec import Promotion
 
 EARLIEST_REVERT_LABELS = 30
+LATENCY_RECORDS = 100  # fewer canary answers than this make a p99 that is only the slowest one
+
+
+def p99(latencies_ms: list[float]) -> float | None:
+    """Nearest-rank 99th percentile, None without latencies."""
+    if not latencies_ms:
+        return None
+    ordered = sorted(latencies_ms)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True)
@@ -69,14 +80,21 @@ def paired(champion_right: list[bool], challenger_right: list[bool], alpha: floa
                         difference + z * spread)
 
 
-def decide(result: PairedResult, records: int, unanswered: int, hours: float, policy: Promotion) -> Decision:
-    """What to do with the challenger now, and the figures the decision rests on."""
-    error_ratio = unanswered / records if records else 0.0
+def decide(result: PairedResult, records: int, unanswered: int, hours: float, policy: Promotion,
+           canary_latencies_ms: list[float] = ()) -> Decision:
+    """What to do with the challenger now, and the figures the decision rests on. `canary_latencies_ms`:
+    the time to an answer of each record the challenger answered to a client (canary mode)."""
+    error_ratio, canary_p99 = unanswered / records if records else 0.0, p99(list(canary_latencies_ms))
     figures = {**asdict(result), "difference": result.difference, "records": records, "unanswered": unanswered,
-               "error_ratio": error_ratio, "hours": hours, **{f"policy_{k}": v for k, v in policy.model_dump().items()}}
+               "error_ratio": error_ratio, "hours": hours, "canary_answers_timed": len(canary_latencies_ms),
+               "canary_p99_ms": canary_p99 if canary_p99 is not None else -1.0,
+               **{f"policy_{k}": v for k, v in policy.model_dump().items()}}
     if records >= EARLIEST_REVERT_LABELS and error_ratio > policy.max_error_ratio:
         return Decision("revert", f"the challenger failed to answer {error_ratio:.1%} of {records} records "
                                   f"(limit {policy.max_error_ratio:.1%})", figures)
+    if len(canary_latencies_ms) >= LATENCY_RECORDS and canary_p99 > policy.max_p99_ms:
+        return Decision("revert", f"the challenger's p99 time to an answer is {canary_p99:.0f} ms over "
+                                  f"{len(canary_latencies_ms)} canary records (SLO {policy.max_p99_ms:g} ms)", figures)
     worse = result.difference < -policy.tolerance and result.p_challenger_worse < policy.alpha
     if result.labelled >= EARLIEST_REVERT_LABELS and worse:
         return Decision("revert", f"the challenger is {-result.difference:.1%} less accurate than the champion on "
@@ -114,6 +132,7 @@ class LiveRecords:
     champion_right: list[bool]
     challenger_right: list[bool]
     canary: int = 0  # of `records`, how many the challenger answered to the client (canary mode)
+    canary_latencies_ms: tuple[float, ...] = ()  # their time to an answer, where the log has it
 
 
 def from_log(records: list[dict], labels: dict[str, str], champion: str, challenger: str, since: datetime,
@@ -124,7 +143,7 @@ def from_log(records: list[dict], labels: dict[str, str], champion: str, challen
     Records of the first `grace_seconds` are left out of the error ratio: replicas pick the new alias up
     on their next poll, so a record answered before that is not a failure of the challenger."""
     counted = unanswered = canary = 0
-    champion_right, challenger_right = [], []
+    champion_right, challenger_right, latencies = [], [], []
     grace_end = since + timedelta(seconds=grace_seconds)
     for record in records:
         answered_at = datetime.fromisoformat(record["timestamp"])
@@ -135,9 +154,12 @@ def from_log(records: list[dict], labels: dict[str, str], champion: str, challen
         if answered_at >= grace_end:
             counted += 1
             unanswered += challenger_answer is None
-            canary += record.get(ANSWERED_BY) == "challenger"
+            if record.get(ANSWERED_BY) == "challenger":
+                canary += 1
+                if isinstance(record.get("latency_ms"), (int, float)):
+                    latencies.append(float(record["latency_ms"]))
         label = labels.get(record["record_id"])
         if label is not None and champion_answer is not None and challenger_answer is not None:
             champion_right.append(str(champion_answer) == label)
             challenger_right.append(str(challenger_answer) == label)
-    return LiveRecords(counted, unanswered, champion_right, challenger_right, canary)
+    return LiveRecords(counted, unanswered, champion_right, challenger_right, canary, tuple(latencies))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
 from datetime import datetime
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ class RequestIdentity:
 
     request_id: str
     client_id: str = ""
+    arrived: float = field(default_factory=time.perf_counter)  # when the middleware took the request
     server_id: str = field(default_factory=new_server_id)
     served_by: list = field(default_factory=list)
     _indexes: Iterator[int] = field(default_factory=itertools.count)
@@ -88,6 +90,10 @@ class _RecordBase(BaseModel):
     @property
     def record_id(self) -> str:
         return self._origin[1]
+
+    @property
+    def arrived(self) -> float:
+        return self._origin[0].arrived
 
     @property
     def client_id(self) -> str:

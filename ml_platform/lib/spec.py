@@ -124,6 +124,7 @@ class Promotion(_Strict):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     max_hours: float = Field(default=72, gt=0)
     max_error_ratio: float = Field(default=0.01, ge=0, le=1)
+    max_p99_ms: float = Field(default=100, gt=0)  # the serving SLO (deploy/monitoring: LatencyP99OverSLO)
     canary: Canary = Canary()
 
     @model_validator(mode="after")

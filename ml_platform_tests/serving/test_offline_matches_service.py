@@ -65,8 +65,10 @@ def test_the_service_computes_the_assets_features_bit_for_bit(platform):
             response = client.post("/predict", json=requests[start:start + 200])
             assert response.status_code == 200, response.text
             answered += [p["record_id"] for p in response.json()]
-    logged = {r["record_id"]: r["inputs"] for path in all_closed_files(log_dir) for r in read_records(path)}
+    records = [r for path in all_closed_files(log_dir) for r in read_records(path)]
+    logged = {r["record_id"]: r["inputs"] for r in records}
     assert len(answered) == len(features) and set(answered) <= set(logged)
+    assert all(0 < r["latency_ms"] < 60_000 for r in records), "each record's time to an answer is logged"
     numbers = [d["name"] for d in DERIVED if d["kind"] != "bins"]
     for position, record_id in enumerate(answered):
         inputs, row = logged[record_id], features.iloc[position]

@@ -49,7 +49,7 @@ def promotion_decision(context: dg.AssetExecutionContext, config: DecisionConfig
                     config.grace_seconds)
     now = datetime.now(timezone.utc)
     decision = decide(paired(live.champion_right, live.challenger_right, spec.promotion.alpha), live.records,
-                      live.unanswered, (now - since).total_seconds() / 3600, spec.promotion)
+                      live.unanswered, (now - since).total_seconds() / 3600, spec.promotion, live.canary_latencies_ms)
     share, step = share_of(registry.version_tags(challenger)), None
     if spec.promotion.mode == "canary":
         decision, step = with_canary(decision, spec.promotion, share, (now - share_since).total_seconds() / 60)
