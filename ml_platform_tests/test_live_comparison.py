@@ -1,8 +1,12 @@
 """The live decision's statistics: promote a challenger that is as good, revert one that is worse or
 failing, wait while the labels are too few; and how often each goes wrong on simulated traffic."""
 
+import os
+from datetime import datetime, timedelta, timezone
+
 import numpy as np
 
+from ml_platform.lib.inference_log import CONSUMED_DIR, closed_files_since
 from ml_platform.lib.live_comparison import decide, paired
 from ml_platform.lib.spec import Promotion
 
@@ -49,3 +53,17 @@ def test_error_rates_of_the_rule_on_simulated_traffic():
     equal, worse = outcomes(0.8, 0.8), outcomes(0.85, 0.80)
     assert equal.count("revert") / 200 <= 0.05
     assert worse.count("promote") / 200 <= 0.05 and worse.count("revert") / 200 >= 0.8
+
+
+def test_the_decision_reads_only_log_files_written_since_the_challenger_was_set(tmp_path):
+    """Bounded work per decision: files last written well before the challenger (consumed or not) are
+    skipped, files inside the clock margin are still read."""
+    since = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    (tmp_path / CONSUMED_DIR).mkdir()
+    written = {"consumed/old.jsonl": since - timedelta(days=3), "old.jsonl": since - timedelta(hours=2),
+               "consumed/margin.jsonl": since - timedelta(minutes=30), "new.jsonl": since + timedelta(minutes=5)}
+    for name, at in written.items():
+        (tmp_path / name).write_text("{}\n")
+        os.utime(tmp_path / name, (at.timestamp(), at.timestamp()))
+    read = sorted(p.relative_to(tmp_path).as_posix() for p in closed_files_since(tmp_path, since))
+    assert read == ["consumed/margin.jsonl", "new.jsonl"]

@@ -35,7 +35,7 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,20 @@ def closed_files(log_dir: Path) -> list[Path]:
 def all_closed_files(log_dir: Path) -> list[Path]:
     """Closed files, consumed or not: the whole history the loop can join labels to."""
     return [*sorted((Path(log_dir) / CONSUMED_DIR).glob(f"*{CLOSED_SUFFIX}")), *closed_files(log_dir)]
+
+
+def closed_files_since(log_dir: Path, since: datetime, clock_margin: timedelta = timedelta(hours=1)) -> list[Path]:
+    """Closed files that may hold a record answered at or after `since`: a file's modification time is
+    its last write, so one last written before it holds none. The margin covers a shared folder whose
+    clock lags the caller's; callers still filter records by their own timestamps."""
+    cutoff, recent = (since - clock_margin).timestamp(), []
+    for path in all_closed_files(log_dir):
+        try:
+            if path.stat().st_mtime >= cutoff:
+                recent.append(path)
+        except FileNotFoundError:  # moved to consumed/ after the listing: the next run reads it there
+            continue
+    return recent
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

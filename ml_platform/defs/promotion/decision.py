@@ -17,7 +17,7 @@ from ml_platform.defs.promotion.alias_history import Journal, recorded_moves
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import AliasMove
 from ml_platform.lib.canary import share_of
-from ml_platform.lib.inference_log import all_closed_files, read_records
+from ml_platform.lib.inference_log import all_closed_files, closed_files_since, read_records
 from ml_platform.lib.labels import label_files, read_labels
 from ml_platform.lib.live_comparison import decide, from_log, paired, with_canary
 from ml_platform.lib.promotion import promote, verify_stored
@@ -44,7 +44,7 @@ def promotion_decision(context: dg.AssetExecutionContext, config: DecisionConfig
         return dg.Output({"outcome": "none"}, metadata={"outcome": "none", "reason": "no challenger to judge"})
     moves = [m for m in recorded_moves(context.instance) if m.alias == CHALLENGER and m.to_version == challenger]
     since, share_since = _set_at(moves, share_change=False), _set_at(moves, share_change=None)
-    records = [r for path in all_closed_files(loop_storage.inference_log_path) for r in read_records(path)]
+    records = [r for path in closed_files_since(loop_storage.inference_log_path, since) for r in read_records(path)]
     live = from_log(records, read_labels(loop_storage.labels_path).by_record, champion, challenger, since,
                     config.grace_seconds)
     now = datetime.now(timezone.utc)
