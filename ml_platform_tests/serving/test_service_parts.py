@@ -126,3 +126,28 @@ def test_the_worker_count_comes_from_the_environment(monkeypatch):
     assert Settings.from_env().workers == 1
     monkeypatch.setenv("ML_PLATFORM_SERVICE_WORKERS", "2")
     assert Settings.from_env().workers == 2
+
+
+def test_a_shadow_that_engineers_its_own_features_is_answered_from_them(tmp_path):
+    """The challenger may derive a feature the champion's spec does not have: its answers must come from
+    its own features, computed from the logged inputs, not from the champion's rows."""
+    from ml_platform.lib.derived_spec import Log
+    from ml_platform.lib.features import add_features, add_features_to_rows, model_spec
+    from ml_platform.lib.generator import customer_segmentation
+    from ml_platform.lib.modeling import build_pipeline
+    from serving.answering import Answering
+    from serving.metrics import metrics
+
+    spec = SPEC.model_copy(update={"derived": [*SPEC.derived, Log(name="log_income", kind="log1p", column="income")]})
+    frame = add_features(spec, customer_segmentation(1500, seed=3))
+    inputs = model_spec(spec).feature_names
+    assert "log_income" in inputs
+    pipeline = build_pipeline(spec, "logistic_regression", {}, seed=1).fit(frame[inputs], frame[spec.target.name])
+    shadow = ServedModel(pipeline, "2", "d2", spec, source="test")
+    rows = add_features_to_rows(SPEC, customer_segmentation(40, seed=8)[SPEC.feature_names].to_dict("records"))
+    assert "log_income" not in rows[0], "the champion's rows lack the challenger's feature"
+    logged = [{"inputs": row} for row in rows]
+    Answering(metrics).add_shadow_answers(shadow, logged)
+    expected = shadow.predict(add_features_to_rows(spec, [{k: r[k] for k in SPEC.feature_names} for r in rows]))
+    assert [r["shadow"]["probabilities"] for r in logged] == [p for _, p in expected]
+    assert all(r["shadow"]["model_version"] == "2" for r in logged)
