@@ -9,15 +9,17 @@ as such. Real MLflow registry (SQLite) and a real Dagster instance, both on disk
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
-from ml_platform.defs.promotion.alias_history import Journal, recorded_moves
+from ml_platform.defs.promotion.alias_history import Journal, materialization, recorded_moves
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform.lib.canary import share_of
 from ml_platform.lib.registry import CHALLENGER, CHAMPION, Registry
@@ -98,3 +100,17 @@ def test_a_move_killed_between_the_registry_and_the_journal_is_journalled_on_rec
     assert moves == [(CHAMPION, None, "1", None, "setup"), (CHALLENGER, None, "2", None, "killed mover"),
                      (CHALLENGER, "2", "2", "25", "killed mover"), (CHAMPION, "1", "3", None, "reconcile"),
                      (CHALLENGER, "2", None, None, "test")]
+
+
+def test_two_reconciles_that_find_the_same_move_at_once_list_it_once(journalled):
+    instance, registry, _, _ = journalled
+    journal = Journal(instance)
+    journal.move(registry, CHAMPION, "1", "setup", "first champion")
+    registry.set_champion("2")  # by hand
+    [found] = journal.reconcile(registry)
+    a_moment_later = (datetime.fromisoformat(found.at) + timedelta(milliseconds=3)).isoformat()
+    racing = dataclasses.replace(found, at=a_moment_later)
+    journal.log(materialization(racing))  # a second reconcile that read the journal before the first wrote
+    journal.move(registry, CHAMPION, "1", "rollback", "back")
+    moves = [(m.from_version, m.to_version, m.actor) for m in recorded_moves(instance)]
+    assert moves == [(None, "1", "setup"), ("1", "2", "reconcile"), ("2", "1", "rollback")]

@@ -47,8 +47,17 @@ def _moves(records) -> list[AliasMove]:
 
 
 def recorded_moves(instance: dg.DagsterInstance, limit: int = 1000) -> list[AliasMove]:
-    """The journal, oldest first."""
-    return _moves(instance.fetch_materializations(MODEL_ALIAS_HISTORY, limit=limit).records)
+    """The journal, oldest first. Two reconciles running at once may both journal the move they found;
+    a move the same as the previous one of its alias (same versions, same share) cannot have happened
+    twice in a row, so the repeat is left out."""
+    kept: list[AliasMove] = []
+    last: dict[tuple[str, bool], tuple] = {}
+    for move in _moves(instance.fetch_materializations(MODEL_ALIAS_HISTORY, limit=limit).records):
+        kind, what = (move.alias, move.share_change), (move.from_version, move.to_version, move.canary_percent)
+        if last.get(kind) != what:
+            kept.append(move)
+        last[kind] = what
+    return kept
 
 
 class Journal:
