@@ -158,10 +158,11 @@ class InferenceLogWriter:
         self._publish()
 
     def _publish(self) -> None:
-        """Rename closed files; healthy again once the folder takes files (a probe write says so)."""
+        """Rename closed files; healthy again once the folder takes files (a probe write says so), with
+        or without a file open: an unready replica gets no traffic, so it cannot wait for a write."""
         try:
             self._files.publish_stranded()
-            if self.error is not None and self._files.path is None:
+            if self.error is not None:
                 folder_now(self.log_dir)
                 self.error = None
         except OSError as exc:
