@@ -51,21 +51,22 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
         share = spec.promotion.canary.steps[0] if live and spec.promotion.mode == "canary" else None
         if live:
             reason = f"passed the offline gate ({reason}); now challenger, judged on live traffic"
-        if share is not None:
-            reason += f", answering {share:g}% of clients (canary)"
+        percent = None if share is None else f"{share:g}"  # as the registry tag and the journal hold it
+        if percent is not None:
+            reason += f", answering {percent}% of clients (canary)"
         stage = _stage(bento_store, registry, spec, candidate, evaluation_report["candidate"])
         candidate_tag = model_store.tag_for(spec.name, candidate)
         actor, alias = f"promoted_model (run {context.run_id[:8]})", CHALLENGER if live else CHAMPION
 
         def act() -> AliasMove:
-            if share is not None:  # the share first: no replica sees the new challenger without it
-                registry.tag_version(candidate, {CANARY_TAG: f"{share:g}"})
+            if percent is not None:  # the share first: no replica sees the new challenger without it
+                registry.tag_version(candidate, {CANARY_TAG: percent})
             moved = promote(registry, candidate, stage, actor=actor, reason=reason, alias=alias,
                             verify=lambda: verify_stored(bento_store.home_path, candidate_tag))
-            return moved if share is None else replace(moved, canary_percent=f"{share:g}")
+            return moved if percent is None else replace(moved, canary_percent=percent)
 
         move = Journal(context.instance, context.log_event).move(
-            registry, alias, candidate, actor, reason, act=act, canary_percent=None if share is None else f"{share:g}")
+            registry, alias, candidate, actor, reason, act=act, canary_percent=percent)
         context.log.info(f"{move.alias} v{candidate} (was {move.from_version or 'none'}): {reason}")
         promote_now, challenger = not live, candidate if live else None
     if promote_now:
