@@ -16,10 +16,45 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
 
 from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources  # noqa: E402
+from ml_platform_tests.object_store import S3Server, running_s3  # noqa: E402
 
 DEFAULT_SPEC = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
 FAST_TRAINING = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"],
                                                        "logistic_c": [1.0]}}}}
+
+
+STORAGE_KINDS = ["local", "s3"]
+
+
+def pytest_generate_tests(metafunc):
+    """A test that uses `storage_kind` (directly or through `pytest.mark.usefixtures`) runs once on local
+    folders and once on `s3://` storage on a real S3 server: the storage matrix."""
+    if "storage_kind" in metafunc.fixturenames:
+        metafunc.parametrize("storage_kind", STORAGE_KINDS)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> S3Server:
+    """One SeaweedFS per test process, started only when a test needs it. Its AWS_* variables are set in
+    this process, so in-process code and every process a test starts reach the bucket as a pod would."""
+    with running_s3(tmp_path_factory.mktemp("seaweedfs")) as server:
+        saved = {name: os.environ.get(name) for name in server.env}
+        os.environ.update(server.env)
+        yield server
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def storage_root(request, tmp_path) -> str:
+    """The storage root of this test's matrix cell: a folder, or a fresh prefix in the bucket."""
+    kind = request.getfixturevalue("storage_kind") if "storage_kind" in request.fixturenames else "local"
+    if kind == "s3":
+        return request.getfixturevalue("s3_server").new_root(request.node.name[:40].replace("[", "-").strip("]"))
+    return str(tmp_path / "data")
 
 
 def pytest_collection_modifyitems(config, items):
