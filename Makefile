@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 # The embedded default. Each can be overridden from the environment, e.g.
 #   ML_PLATFORM_DATASET=path/to/spec.yaml make run
 export ML_PLATFORM_DATASET ?= datasets/customer_segmentation.yaml
-export ML_PLATFORM_DATA_DIR ?= $(CURDIR)/data
+# Where every file lives (landing, labels, scoring, inference log, asset values, reports, MLflow's artifacts):
+# a folder, or an object store, e.g. ML_PLATFORM_STORAGE=s3://bucket/prefix with the standard
+# AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment.
+export ML_PLATFORM_STORAGE ?= $(CURDIR)/data
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
-export MLFLOW_ARTIFACTS_DESTINATION ?= $(CURDIR)/.mlflow/artifacts
+export MLFLOW_ARTIFACTS_DESTINATION ?= $(ML_PLATFORM_STORAGE)/mlflow
 export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-export ML_PLATFORM_INFERENCE_LOG_DIR ?= $(ML_PLATFORM_DATA_DIR)/inference_log
-export ML_PLATFORM_LABELS_DIR ?= $(ML_PLATFORM_DATA_DIR)/labels
 export ML_PLATFORM_ALERT_WEBHOOK ?=
 export ML_PLATFORM_PUSHGATEWAY_URL ?=
 export BENTOML_DO_NOT_TRACK := True
@@ -35,7 +36,7 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	touch $(STAMP)
 
 state: $(STAMP)
-	mkdir -p $(DAGSTER_HOME) $(MLFLOW_ARTIFACTS_DESTINATION) $(ML_PLATFORM_DATA_DIR) $(BENTOML_HOME)
+	mkdir -p $(DAGSTER_HOME) $(BENTOML_HOME) $(CURDIR)/.mlflow
 	cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 
 run: state

@@ -32,7 +32,7 @@ from ml_platform.definitions import build_defs, platform_resources
 from ml_platform.loop_resources import loop_resources
 root = os.environ["LOOP_LATENCY_ROOT"]
 defs = build_defs({{**platform_resources(**{paths!r}), **loop_resources(
-    inference_log_dir=root + "/inference_log", labels_dir=root + "/labels")}})
+    root + "/data", inference_log_dir=root + "/inference_log", labels_dir=root + "/labels")}})
 '''
 
 

@@ -40,9 +40,9 @@ def platform_env() -> dict[str, str]:
     state = Path(tempfile.mkdtemp(prefix="soak-platform-"))
     print(f"no Bento in $BENTOML_HOME: running the platform into {state}", file=sys.stderr)
     env.update(ML_PLATFORM_DATASET=str(PROJECT_DIR / "datasets" / "customer_segmentation.yaml"),
-               ML_PLATFORM_DATA_DIR=str(state / "data"), MLFLOW_TRACKING_URI=f"sqlite:///{state / 'mlflow.db'}",
+               ML_PLATFORM_STORAGE=str(state / "data"), MLFLOW_TRACKING_URI=f"sqlite:///{state / 'mlflow.db'}",
                MLFLOW_ARTIFACTS_DESTINATION=str(state / "mlflow-artifacts"), BENTOML_HOME=str(state / "bentoml"),
-               DAGSTER_HOME=str(state / "dagster_home"), ML_PLATFORM_LABELS_DIR=str(state / "data" / "labels"),
+               DAGSTER_HOME=str(state / "dagster_home"),
                ML_PLATFORM_INFERENCE_LOG_DIR=str(state / "data" / "inference_log"), ML_PLATFORM_ALERT_WEBHOOK="")
     (state / "dagster_home").mkdir()
     (state / "dagster_home" / "dagster.yaml").write_text((PROJECT_DIR / "dagster.yaml").read_text())

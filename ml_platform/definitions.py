@@ -9,14 +9,15 @@ from ml_platform.defs.training.schedules import retrain_schedule
 from ml_platform.io_managers import JsonIOManager, ParquetIOManager
 from ml_platform.k8s import platform_executor
 from ml_platform.lib.spec import Training, load_spec
+from ml_platform.lib.storage import STORAGE_ENV
 from ml_platform.loop_resources import loop_resources
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # platform_resources() argument -> the environment variable that sets it (the Makefile sets them all).
-ENV = {"spec_path": "ML_PLATFORM_DATASET", "data_dir": "ML_PLATFORM_DATA_DIR", "tracking_uri": "MLFLOW_TRACKING_URI",
+# `data_dir` is the storage root: a folder, or `s3://bucket/prefix` (lib/storage.py).
+ENV = {"spec_path": "ML_PLATFORM_DATASET", "data_dir": STORAGE_ENV, "tracking_uri": "MLFLOW_TRACKING_URI",
        "artifact_root": "MLFLOW_ARTIFACTS_DESTINATION", "bentoml_home": "BENTOML_HOME",
-       "inference_log_dir": "ML_PLATFORM_INFERENCE_LOG_DIR", "labels_dir": "ML_PLATFORM_LABELS_DIR",
        "alert_webhook": "ML_PLATFORM_ALERT_WEBHOOK", "pushgateway_url": "ML_PLATFORM_PUSHGATEWAY_URL"}
 
 
@@ -24,12 +25,11 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
                        inference_log_dir=None, labels_dir=None, alert_webhook="", pushgateway_url="") -> dict:
     """Each argument is a value or a `dg.EnvVar`; tests pass temporary paths, the code location env vars.
 
-    The loop's folders default to `inference_log/` and `labels/` under `data_dir` (a path).
+    The loop's folders are `inference_log/` and `labels/` under the storage root `data_dir` unless given.
     """
     dataset = DatasetResource(spec_path=spec_path)
     return {
-        **loop_resources(inference_log_dir or str(Path(data_dir) / "inference_log"),
-                         labels_dir or str(Path(data_dir) / "labels"), alert_webhook, pushgateway_url),
+        **loop_resources(data_dir, inference_log_dir or "", labels_dir or "", alert_webhook, pushgateway_url),
         "dataset": dataset,
         "storage": PlatformStorage(data_dir=data_dir),
         "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri, artifact_root=artifact_root, dataset=dataset),

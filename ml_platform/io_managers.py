@@ -1,11 +1,13 @@
 """Asset values as files under one base path: tables as Parquet, small records as JSON.
 
 Built on Dagster's UPathIOManager, so a partitioned asset gets one file per batch, a downstream asset
-can read every batch at once, and the base path may be any fsspec URL (s3://...) in production.
+can read every batch at once, and the base path is the storage root (a folder, or s3://... in
+production). A value is written whole (`storage.write_atomic`), so a killed run never leaves half a file.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -14,6 +16,7 @@ import pandas as pd
 from upath import UPath
 
 from ml_platform.lib.landing import check_batch_key
+from ml_platform.lib.storage import storage_path, write_atomic
 from ml_platform.lib.validation import BatchError
 
 
@@ -52,11 +55,9 @@ class _ParquetIOManager(_AllBatchesIOManager):
     extension = ".parquet"
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as f:
-            obj.to_parquet(f, index=False)
-        tmp.rename(path)  # a killed run never leaves half a file behind
+        buffer = io.BytesIO()
+        obj.to_parquet(buffer, index=False)
+        write_atomic(path, buffer.getvalue())
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         with path.open("rb") as f:
@@ -67,10 +68,7 @@ class _JsonIOManager(_AllBatchesIOManager):
     extension = ".json"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-        tmp.rename(path)  # a killed run never leaves half a file behind
+        write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         return json.loads(path.read_text())
@@ -80,11 +78,11 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     base_dir: str
 
     def create_io_manager(self, context) -> _ParquetIOManager:
-        return _ParquetIOManager(base_path=UPath(self.base_dir) / "assets")
+        return _ParquetIOManager(base_path=storage_path(self.base_dir) / "assets")
 
 
 class JsonIOManager(dg.ConfigurableIOManagerFactory):
     base_dir: str
 
     def create_io_manager(self, context) -> _JsonIOManager:
-        return _JsonIOManager(base_path=UPath(self.base_dir) / "assets")
+        return _JsonIOManager(base_path=storage_path(self.base_dir) / "assets")

@@ -8,33 +8,38 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from upath import UPath
+
+from ml_platform.lib.storage import storage_path
 
 # Every loop sensor starts running on an instance that has never toggled it, so no person is needed.
 LOOP_SENSORS_DEFAULT_STATUS = dg.DefaultSensorStatus.RUNNING
 
 
 class LoopStorage(dg.ConfigurableResource):
-    """The service's inference log (it writes, the loop reads) and the delayed label files.
+    """The service's inference log (it writes, the loop reads) and the delayed label files: by default
+    `inference_log/` and `labels/` under the storage root, a folder or `s3://bucket/prefix`.
 
     `orphan_after_minutes` is when the reader itself closes a log file no writer has touched: a
     backstop for a replica that died and never came back, far beyond the writers' own lease."""
 
-    inference_log_dir: str
-    labels_dir: str
+    storage_root: str = ""
+    inference_log_dir: str = ""
+    labels_dir: str = ""
     label_wait_minutes: float = 60.0
     orphan_after_minutes: float = 10.0
 
     @property
-    def inference_log_path(self) -> Path:
-        return Path(self.inference_log_dir).resolve()
+    def inference_log_path(self) -> UPath:
+        return storage_path(self.inference_log_dir) if self.inference_log_dir else \
+            storage_path(self.storage_root) / "inference_log"
 
     @property
-    def labels_path(self) -> Path:
-        return Path(self.labels_dir).resolve()
+    def labels_path(self) -> UPath:
+        return storage_path(self.labels_dir) if self.labels_dir else storage_path(self.storage_root) / "labels"
 
 
 class RetrainPolicy(dg.ConfigurableResource):
@@ -85,11 +90,12 @@ class Pushgateway(dg.ConfigurableResource):
     timeout_seconds: float = 5.0
 
 
-def loop_resources(inference_log_dir: Any, labels_dir: Any, alert_webhook: Any = "",
+def loop_resources(storage_root: Any, inference_log_dir: Any = "", labels_dir: Any = "", alert_webhook: Any = "",
                    pushgateway_url: Any = "") -> dict[str, Any]:
-    """Each argument is a value or a `dg.EnvVar`."""
+    """Each argument is a value or a `dg.EnvVar`; an empty folder means its default under the root."""
     return {
-        "loop_storage": LoopStorage(inference_log_dir=inference_log_dir, labels_dir=labels_dir),
+        "loop_storage": LoopStorage(storage_root=storage_root, inference_log_dir=inference_log_dir,
+                                    labels_dir=labels_dir),
         "retrain_policy": RetrainPolicy(),
         "alerts": AlertWebhook(url=alert_webhook),
         "ingestion_policy": IngestionPolicy(),

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from upath import UPath
 
 from ml_platform.lib.spec import DatasetSpec, FolderSource, load_spec
+from ml_platform.lib.storage import as_uri, ensure_folder, storage_path
 
 
 @lru_cache(maxsize=8)
@@ -29,19 +31,22 @@ class DatasetResource(dg.ConfigurableResource):
 
 
 class PlatformStorage(dg.ConfigurableResource):
-    """Where landed files and human-readable reports live (asset values go through the IO managers)."""
+    """The storage root (`ML_PLATFORM_STORAGE`: a folder, or `s3://bucket/prefix`) and the drop zones and
+    reports under it; asset values go through the IO managers, under the same root."""
 
     data_dir: str
 
-    def landing_dir(self, spec: DatasetSpec) -> Path:
-        if isinstance(spec.source, FolderSource):
-            return Path(spec.source.path)
-        return Path(self.data_dir).resolve() / "landing" / spec.name
+    @property
+    def root(self) -> UPath:
+        return storage_path(self.data_dir)
 
-    def reports_dir(self, *parts: str) -> Path:
-        path = Path(self.data_dir).resolve().joinpath("reports", *parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def landing_dir(self, spec: DatasetSpec) -> UPath:
+        if isinstance(spec.source, FolderSource):
+            return storage_path(spec.source.path)
+        return self.root / "landing" / spec.name
+
+    def reports_dir(self, *parts: str) -> UPath:
+        return ensure_folder(self.root.joinpath("reports", *parts))
 
 
 class _MlflowInit:
@@ -66,13 +71,14 @@ class MlflowTracking(dg.ConfigurableResource):
     dataset: DatasetResource
 
     def experiment_name(self) -> str:
-        """One experiment per dataset, created with its artifacts under `artifact_root`."""
+        """One experiment per dataset, created with its artifacts under `artifact_root` (a folder, or
+        `<storage>/mlflow` on object storage, which MLflow reads and writes with boto3 itself)."""
         from mlflow import MlflowClient
 
         name = self.dataset.load().name
         client = MlflowClient(tracking_uri=self.tracking_uri)
         if client.get_experiment_by_name(name) is None:
-            client.create_experiment(name, artifact_location=Path(self.artifact_root).resolve().as_uri())
+            client.create_experiment(name, artifact_location=as_uri(storage_path(self.artifact_root)))
         return name
 
     @contextmanager

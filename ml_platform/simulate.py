@@ -38,11 +38,11 @@ def land_drifted_batch(spec: DatasetSpec, landing_dir: Path, knobs: Knobs = DRIF
 
 
 def main() -> None:
-    missing = [n for n in ("ML_PLATFORM_DATASET", "ML_PLATFORM_DATA_DIR") if not os.environ.get(n)]
+    missing = [n for n in ("ML_PLATFORM_DATASET", "ML_PLATFORM_STORAGE") if not os.environ.get(n)]
     if missing:
         raise SystemExit(f"Set {missing} (the Makefile sets them from .env): run this through `make simulate-drift`.")
     spec = load_spec(os.environ["ML_PLATFORM_DATASET"])
-    landing = PlatformStorage(data_dir=os.environ["ML_PLATFORM_DATA_DIR"]).landing_dir(spec)
+    landing = PlatformStorage(data_dir=os.environ["ML_PLATFORM_STORAGE"]).landing_dir(spec)
     path = land_drifted_batch(spec, landing)
     print(f"landed {path} with {DRIFT.model_dump(exclude_defaults=True)}")
     print("With `make ui` running: Automation -> new_data_sensor, then retrain_sensor; Runs shows the retrain.")

@@ -10,12 +10,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from upath import UPath
 
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-home-")  # never the repo's own store
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
 
 from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources  # noqa: E402
+from ml_platform.lib.storage import is_remote, storage_path  # noqa: E402
 from ml_platform_tests.object_store import S3Server, running_s3  # noqa: E402
 
 DEFAULT_SPEC = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
@@ -73,10 +75,11 @@ def pytest_collection_modifyitems(config, items):
 
 @dataclass
 class Platform:
-    root: Path
+    root: Path  # local state: the instance, MLflow's database, BentoML's home
     spec_path: Path
     defs: dg.Definitions
     instance: dg.DagsterInstance
+    data_root: str  # the storage root: `<root>/data`, or `s3://...` in the storage matrix's s3 cell
 
     @property
     def resources(self) -> dict:
@@ -95,7 +98,11 @@ class Platform:
         return self.resources["bento_store"].home_path
 
     @property
-    def landing(self) -> Path:
+    def storage(self) -> UPath:
+        return storage_path(self.data_root)
+
+    @property
+    def landing(self) -> UPath:
         return self.resources["storage"].landing_dir(self.spec)
 
     def job(self, name: str) -> dg.JobDefinition:
@@ -119,25 +126,32 @@ def write_spec(path: Path, base: Path = DEFAULT_SPEC, **overrides) -> Path:
     return path
 
 
-def new_platform(root: Path, spec_path: Path | None = None) -> Platform:
-    """A whole platform under `root` (state directories, SQLite instance); the caller disposes the instance."""
+def new_platform(root: Path, spec_path: Path | None = None, storage: str | None = None) -> Platform:
+    """A whole platform under `root` (state directories, SQLite instance), its files under `storage` (a
+    folder under `root` by default, MLflow's artifacts included); the caller disposes the instance."""
     root.mkdir(parents=True, exist_ok=True)
     spec_path = spec_path or write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
-    resources = platform_resources(spec_path=str(spec_path), data_dir=str(root / "data"),
+    storage = storage or str(root / "data")
+    artifacts = f"{storage}/mlflow" if is_remote(storage) else str(root / "mlflow-artifacts")
+    resources = platform_resources(spec_path=str(spec_path), data_dir=storage,
                                    tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-                                   artifact_root=str(root / "mlflow-artifacts"), bentoml_home=str(root / "bentoml"))
+                                   artifact_root=artifacts, bentoml_home=str(root / "bentoml"))
     (root / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-    return Platform(root, spec_path, build_defs(resources), instance)
+    return Platform(root, spec_path, build_defs(resources), instance, storage)
 
 
 @pytest.fixture
-def make_platform(tmp_path):
-    """Build a platform on a spec; each call gets its own state directories."""
+def make_platform(request, tmp_path):
+    """Build a platform on a spec; each call gets its own state directories. In the storage matrix
+    (the test uses `storage_kind`) its files live in that cell's storage: a folder, or the bucket."""
     built: list[Platform] = []
 
     def build(spec_path: Path | None = None, name: str = "platform") -> Platform:
-        built.append(new_platform(tmp_path / name, spec_path))
+        storage = None
+        if "storage_kind" in request.fixturenames:
+            storage = f"{request.getfixturevalue('storage_root')}/{name}"
+        built.append(new_platform(tmp_path / name, spec_path, storage))
         return built[-1]
 
     yield build

@@ -51,15 +51,14 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def platform_with_champion(tmp_path_factory):
-    from ml_platform_tests.conftest import make_platform as fixture
+    from ml_platform_tests.conftest import new_platform
 
     root = tmp_path_factory.mktemp("bad-input")
     spec = write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 600}, max_file_bytes=60_000)
-    build = fixture.__wrapped__(root)
-    platform = next(build)(spec)
+    platform = new_platform(root / "platform", spec)
     assert run_platform(platform.defs, platform.instance) == []
     yield platform
-    next(build, None)
+    platform.instance.dispose()
 
 
 def rejected_reasons(result) -> set[str]:

@@ -40,9 +40,8 @@ def test_graph_has_every_asset_with_its_lineage(make_platform):
 def test_workspace_loads_with_the_dagster_cli(tmp_path):
     """What `make ui` loads: workspace.yaml and the module it names, in a fresh process."""
     env = {"DAGSTER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "ML_PLATFORM_DATASET": "x",
-           "ML_PLATFORM_DATA_DIR": "x", "MLFLOW_TRACKING_URI": "x", "MLFLOW_ARTIFACTS_DESTINATION": "x",
-           "BENTOML_HOME": "x", "ML_PLATFORM_INFERENCE_LOG_DIR": "x", "ML_PLATFORM_LABELS_DIR": "x",
-           "ML_PLATFORM_ALERT_WEBHOOK": "", "ML_PLATFORM_PUSHGATEWAY_URL": ""}
+           "ML_PLATFORM_STORAGE": "x", "MLFLOW_TRACKING_URI": "x", "MLFLOW_ARTIFACTS_DESTINATION": "x",
+           "BENTOML_HOME": "x", "ML_PLATFORM_ALERT_WEBHOOK": "", "ML_PLATFORM_PUSHGATEWAY_URL": ""}
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,6 +6,7 @@ import dagster as dg
 from mlflow import MlflowClient
 
 from ml_platform.lib import model_store
+from ml_platform.lib.storage import files_in, is_remote, storage_path
 from ml_platform.quickstart import run_platform, summary
 from ml_platform_tests.conftest import write_spec
 
@@ -18,10 +19,16 @@ def latest_metadata(instance, asset, partition=None):
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
-def test_make_run_materializes_everything_and_builds_the_bento(make_platform):
+def test_make_run_materializes_everything_and_builds_the_bento(make_platform, storage_kind):
+    """In the storage matrix: on s3:// every file is an object in the bucket, none is on local disk but
+    the instance's own state (Dagster's and MLflow's databases, this process's BentoML home)."""
     platform = make_platform()
     failed = run_platform(platform.defs, platform.instance)
     assert failed == []
+    if is_remote(platform.data_root):
+        assert sorted(p.name for p in platform.root.iterdir()) == ["bentoml", "dagster_home", "mlflow.db", "spec.yaml"]
+        assert len(files_in(platform.storage / "assets" / "features")) == 2
+        assert files_in(platform.storage / "reports" / "evaluation")
     instance, spec = platform.instance, platform.spec
     keys = sorted(instance.get_dynamic_partitions("batches"))
     assert keys == ["batch-00001.csv", "batch-00002.csv"]
@@ -35,7 +42,7 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform):
                                                  "occupation: unknown_category"}
         drift = latest_metadata(instance, "drift_report", key)
         assert drift["decision"] == "no drift"
-        assert Path(drift["evidently_report"]).read_text().strip().lower().startswith("<!doctype html")
+        assert storage_path(drift["evidently_report"]).read_text().strip().lower().startswith("<!doctype html")
         assert "data:image/png;base64," in drift["effects"]
 
     monitored = platform.job("monitor_batch").execute_in_process(instance=instance, partition_key=keys[0])
@@ -45,7 +52,7 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform):
     evaluation = latest_metadata(instance, "evaluation_report")
     assert evaluation["candidate_f1_macro"] > 0.6 and 0.5 < evaluation["candidate_roc_auc"] <= 1
     assert "data:image/png;base64," in evaluation["confusion_matrix"]
-    assert Path(evaluation["confusion_matrix_file"]).read_bytes().startswith(b"\x89PNG")
+    assert storage_path(evaluation["confusion_matrix_file"]).read_bytes().startswith(b"\x89PNG")
     assert evaluation["gate"] == "promote"
 
     promoted = latest_metadata(instance, "promoted_model")

@@ -33,7 +33,8 @@ class Scored:
 
 def read_unlabelled(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     """A CSV (cells as text, as landing reads them) or Parquet file with at least the spec's raw fields."""
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str, skipinitialspace=True)
+    with path.open("rb") as f:
+        frame = pd.read_parquet(f) if path.suffix == ".parquet" else pd.read_csv(f, dtype=str, skipinitialspace=True)
     missing = [name for name in spec.feature_names if name not in frame.columns]
     if missing:
         raise ValueError(f"{path.name}: missing column(s) {missing}; the spec's fields are {spec.feature_names}")

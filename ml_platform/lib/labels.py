@@ -1,8 +1,8 @@
 """Delayed labels: CSV files with the columns `record_id,label`, one row per record.
 
 A label names the `record_id` the service returned for that record (unique per record, whatever
-`X-Request-ID` the caller sent). Files are written whole (temporary name, then rename) into the labels
-folder, in any order and any time after the prediction. Nothing is dropped silently: a record labelled
+`X-Request-ID` the caller sent). Files are written whole (temporary name, then rename; one PUT on an
+object store) into the labels folder, in any order and any time after the prediction. Nothing is dropped silently: a record labelled
 twice is counted (a conflicting label too; the later file wins), and a file without the two columns is
 reported by name.
 """
@@ -10,9 +10,11 @@ reported by name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
+from upath import UPath
+
+from ml_platform.lib.storage import files_in
 
 LABEL_COLUMNS = ["record_id", "label"]
 
@@ -29,16 +31,17 @@ class Labels:
         return dict(zip(self.frame["record_id"], self.frame["label"]))
 
 
-def label_files(labels_dir: Path) -> list[Path]:
-    return sorted(Path(labels_dir).glob("*.csv")) if Path(labels_dir).exists() else []
+def label_files(labels_dir: UPath) -> list[UPath]:
+    return files_in(labels_dir, "*.csv")
 
 
-def read_labels(labels_dir: Path) -> Labels:
+def read_labels(labels_dir: UPath) -> Labels:
     """Every label received so far, with what could not be used counted rather than dropped."""
     frames, unreadable = [], {}
     for path in label_files(labels_dir):
         try:
-            frame = pd.read_csv(path, dtype=str)
+            with path.open("rb") as f:
+                frame = pd.read_csv(f, dtype=str)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             unreadable[path.name] = f"cannot be read: {exc}"[:200]
             continue

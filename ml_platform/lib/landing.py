@@ -1,14 +1,16 @@
-"""Landed batch files: reading them safely and landing generated ones."""
+"""Landed batch files: reading them safely and landing generated ones, in a folder or an object store."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+import io
 
 import pandas as pd
+from upath import UPath
 
 from ml_platform.lib.generator import Knobs, generate
 from ml_platform.lib.spec import DatasetSpec, GeneratorSource
+from ml_platform.lib.storage import files_in, write_atomic
 from ml_platform.lib.validation import BatchError
 
 READERS = {".csv", ".parquet"}
@@ -37,12 +39,12 @@ def check_batch_key(key: str) -> str:
     return key
 
 
-def batch_path(folder: Path, key: str, suffix: str = "") -> Path:
+def batch_path(folder: UPath, key: str, suffix: str = "") -> UPath:
     """Where batch `key` lives in `folder` (its landed file, its report): always directly inside `folder`."""
     return folder / (check_batch_key(key) + suffix)
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: UPath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -50,7 +52,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_batch(path: Path, spec: DatasetSpec) -> pd.DataFrame:
+def read_batch(path: UPath, spec: DatasetSpec) -> pd.DataFrame:
     """Read one landed file; CSV cells stay text so that a bad value reaches quarantine as it was."""
     if not path.exists():
         raise BatchError(f"{path}: no such landed file")
@@ -60,11 +62,11 @@ def read_batch(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     if path.suffix not in READERS:
         raise BatchError(f"{path.name}: unsupported file type {path.suffix!r}; use .csv or .parquet")
     try:
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, encoding="utf-8", skipinitialspace=True,
-                                sep=_delimiter(path))
+        with path.open("rb") as f:
+            if path.suffix == ".parquet":
+                frame = pd.read_parquet(f)
+            else:
+                frame = pd.read_csv(f, dtype=str, encoding="utf-8", skipinitialspace=True, sep=_delimiter(path))
     except pd.errors.EmptyDataError as exc:
         raise BatchError(f"{path.name}: the file is empty") from exc
     except UnicodeDecodeError as exc:
@@ -79,7 +81,7 @@ def read_batch(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     return frame
 
 
-def _delimiter(path: Path) -> str:
+def _delimiter(path: UPath) -> str:
     """The header's delimiter among , ; tab and |, so a semicolon-separated export is read as meant."""
     with path.open("rb") as f:
         header = f.readline().decode("utf-8")
@@ -88,15 +90,13 @@ def _delimiter(path: Path) -> str:
     return best if counts[best] else ","
 
 
-def landed_files(landing_dir: Path, pattern: str = "*") -> list[Path]:
+def landed_files(landing_dir: UPath, pattern: str = "*") -> list[UPath]:
     """Landed batch files in name order (names start with a sortable sequence or timestamp)."""
-    if not landing_dir.exists():
-        return []
-    return sorted(p for p in landing_dir.glob(pattern) if p.is_file() and p.suffix in READERS)
+    return [p for p in files_in(landing_dir, pattern) if p.suffix in READERS]
 
 
-def land_generated(spec: DatasetSpec, landing_dir: Path, index: int, knobs: Knobs | None = None,
-                   rows: int | None = None, seed: int | None = None) -> Path:
+def land_generated(spec: DatasetSpec, landing_dir: UPath, index: int, knobs: Knobs | None = None,
+                   rows: int | None = None, seed: int | None = None) -> UPath:
     """Write one generated batch as `batch-<index>.csv`; the spec's corruption share applies by default."""
     if not isinstance(spec.source, GeneratorSource):
         raise ValueError(f"dataset {spec.name!r} is not generated; land its files in {landing_dir}")
@@ -104,9 +104,8 @@ def land_generated(spec: DatasetSpec, landing_dir: Path, index: int, knobs: Knob
     knobs = knobs or Knobs(corrupt_share=source.corrupt_share)
     frame = generate(source.generator, rows or source.rows_per_batch,
                      source.seed + index if seed is None else seed, knobs)
-    landing_dir.mkdir(parents=True, exist_ok=True)
     path = landing_dir / f"batch-{index:05d}.csv"
-    tmp = path.with_suffix(".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.rename(path)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    write_atomic(path, buffer.getvalue().encode())
     return path

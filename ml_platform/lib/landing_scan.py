@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from upath import UPath
 
 from ml_platform.lib.landing import file_sha256
 
@@ -31,7 +31,7 @@ class LandingState:
 
 @dataclass(frozen=True)
 class Landed:
-    path: Path
+    path: UPath
     sha256: str
 
     @property
@@ -46,7 +46,7 @@ class Scan:
     state: LandingState
 
 
-def scan(files: list[Path], state: LandingState) -> Scan:
+def scan(files: list[UPath], state: LandingState) -> Scan:
     """New content in name order; `copies` maps a file to the earlier file with the same bytes."""
     new, copies = [], {}
     for path in files:

@@ -17,6 +17,7 @@ operations whose guarantees differ between a POSIX folder and an object store li
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import secrets
 import tempfile
@@ -115,13 +116,16 @@ def move(source: UPath, target: UPath) -> bool:
 
 
 def files_in(folder: UPath, pattern: str = "*") -> list[UPath]:
-    """Files directly in `folder` matching `pattern`, sorted by name; [] when the folder does not exist."""
-    if not is_remote(folder) and not folder.is_dir():
-        return []
+    """Files directly in `folder` matching `pattern`, sorted by name; [] when the folder does not exist.
+    On an object store this is one listing, not a request per file."""
+    if not is_remote(folder):
+        return sorted(p for p in folder.glob(pattern) if p.is_file()) if folder.is_dir() else []
     try:
-        return sorted(p for p in folder.glob(pattern) if p.is_file())
+        listing = folder.fs.ls(folder.path, detail=True)
     except FileNotFoundError:
         return []
+    names = [entry["name"].rsplit("/", 1)[-1] for entry in listing if entry.get("type") == "file"]
+    return sorted(folder / name for name in names if fnmatch.fnmatchcase(name, pattern))
 
 
 def modified_at(path: UPath) -> float:

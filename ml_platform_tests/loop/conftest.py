@@ -15,9 +15,8 @@ RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"
 
 
 def with_loop(platform: Platform, alert_webhook: str = "", **policy) -> Platform:
-    """The same platform, its definitions given the loop's resources on folders under its root."""
-    loop = loop_resources(inference_log_dir=str(platform.root / "inference_log"),
-                          labels_dir=str(platform.root / "labels"), alert_webhook=alert_webhook)
+    """The same platform, its definitions given the loop's resources under its storage root."""
+    loop = loop_resources(platform.data_root, alert_webhook=alert_webhook)
     loop["retrain_policy"] = RetrainPolicy(**policy)
     platform.defs = build_defs({**platform.resources, **loop})
     return platform

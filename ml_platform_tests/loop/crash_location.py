@@ -15,5 +15,5 @@ defs = build_defs({
     **platform_resources(spec_path=str(ROOT / "spec.yaml"), data_dir=str(ROOT / "data"),
                          tracking_uri=f"sqlite:///{ROOT / 'mlflow.db'}", artifact_root=str(ROOT / "artifacts"),
                          bentoml_home=str(ROOT / "bentoml")),
-    **loop_resources(inference_log_dir=str(ROOT / "inference_log"), labels_dir=str(ROOT / "labels")),
+    **loop_resources(str(ROOT / "data"), inference_log_dir=str(ROOT / "inference_log"), labels_dir=str(ROOT / "labels")),
 })

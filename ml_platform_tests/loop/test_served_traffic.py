@@ -32,7 +32,7 @@ def write_labels(folder, name, stem, frame):
 def test_labelled_traffic_is_landed_scored_and_a_drop_triggers_retraining(make_loop_platform, ticker_for):
     platform = make_loop_platform()
     ticker = ticker_for(platform)
-    log_dir, labels_dir = platform.root / "inference_log", platform.root / "labels"
+    log_dir, labels_dir = platform.storage / "inference_log", platform.storage / "labels"
     traffic = customer_segmentation(200, seed=3)
     write_log(log_dir, FIRST, traffic, prediction="budget")  # a model that always says "budget"
     write_labels(labels_dir, "labels-1.csv", FIRST, traffic)
@@ -68,7 +68,7 @@ def test_labelled_traffic_is_landed_scored_and_a_drop_triggers_retraining(make_l
 
 def test_unknown_repeated_conflicting_and_unreadable_labels_are_counted(make_loop_platform, ticker_for):
     platform = make_loop_platform()
-    log_dir, labels_dir = platform.root / "inference_log", platform.root / "labels"
+    log_dir, labels_dir = platform.storage / "inference_log", platform.storage / "labels"
     traffic = customer_segmentation(120, seed=4)
     write_log(log_dir, FIRST, traffic, prediction="budget")
     write_labels(labels_dir, "a.csv", FIRST, traffic)
@@ -89,7 +89,7 @@ def test_a_file_waits_for_its_labels_then_lands_what_is_labelled_and_a_crash_nev
         make_loop_platform, ticker_for):
     platform = make_loop_platform()
     ticker = ticker_for(platform)
-    log_dir, labels_dir = platform.root / "inference_log", platform.root / "labels"
+    log_dir, labels_dir = platform.storage / "inference_log", platform.storage / "labels"
     traffic = customer_segmentation(40, seed=5)
     write_log(log_dir, FIRST, traffic, prediction="budget")
     write_labels(labels_dir, "half.csv", FIRST, traffic.head(20))
@@ -111,8 +111,8 @@ def test_a_file_waits_for_its_labels_then_lands_what_is_labelled_and_a_crash_nev
 
 def test_a_damaged_log_file_is_set_aside_with_its_reason(make_loop_platform, ticker_for):
     platform = make_loop_platform()
-    log_dir = platform.root / "inference_log"
-    log_dir.mkdir()
+    log_dir = platform.storage / "inference_log"
+    log_dir.mkdir(parents=True)
     (log_dir / f"{FIRST}.jsonl").write_text('{"record_id": "a"}\nnot json\n')
     ticker_for(platform).tick("inference_log_sensor")
     assert (log_dir / "unreadable" / f"{FIRST}.jsonl").exists()

@@ -54,10 +54,9 @@ def dagster_dev(tmp_path_factory):
         instance.add_dynamic_partitions("batches", keys)
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ML_PLATFORM_DATASET": str(spec_path),
-           "ML_PLATFORM_DATA_DIR": str(root / "data"), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+           "ML_PLATFORM_STORAGE": str(root / "data"), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
            "MLFLOW_ARTIFACTS_DESTINATION": str(root / "mlflow-artifacts"), "BENTOML_HOME": str(root / "bentoml"),
-           "ML_PLATFORM_INFERENCE_LOG_DIR": str(root / "data" / "inference_log"),
-           "ML_PLATFORM_LABELS_DIR": str(root / "data" / "labels"), "ML_PLATFORM_ALERT_WEBHOOK": "",
+           "ML_PLATFORM_ALERT_WEBHOOK": "",
            # This test is the user's manual path through the UI; the closed loop has its own tests.
            "ML_PLATFORM_SENSORS": "off"}
     log = (root / "dagster-dev.log").open("w")

@@ -1,3 +1,6 @@
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -6,6 +9,7 @@ from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_
 from ml_platform.lib.features import model_spec
 from ml_platform.lib.plots import markdown_image
 from ml_platform.lib.promotion import gate
+from ml_platform.lib.storage import write_atomic
 from ml_platform.lib.training_set import SPLIT
 from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
 
@@ -39,8 +43,11 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
 
     png = confusion_matrix_png(candidate, y, predicted, f"{spec.name} v{trained_model['version']} (test set)")
     plot_path = storage.reports_dir("evaluation") / f"confusion_v{trained_model['version']}.png"
-    plot_path.write_bytes(png)
-    registry.client.log_artifact(trained_model["run_id"], str(plot_path))
+    write_atomic(plot_path, png)
+    with tempfile.TemporaryDirectory(prefix="evaluation-") as folder:
+        local = Path(folder, plot_path.name)
+        local.write_bytes(png)
+        registry.client.log_artifact(trained_model["run_id"], str(local))
     per_class = per_class_table(candidate, y, predicted)
     comparison = pd.DataFrame({"candidate": candidate_metrics,
                                "champion": champion_metrics or {}}).round(4).fillna("-")

@@ -1,3 +1,7 @@
+import io
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -10,7 +14,8 @@ from ml_platform.lib.landing import batch_path
 from ml_platform.lib.plots import drift_effects_png, markdown_image
 from ml_platform.lib.training_set import SPLIT, content_version
 from ml_platform.lib.report_artifacts import log_html_report
-from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
+from ml_platform.lib.storage import storage_path, write_atomic
+from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
 
 REFERENCE_SAMPLE_ROWS = 5_000
 NO_DRIFT = dg.AssetCheckSpec(
@@ -27,28 +32,28 @@ NO_DRIFT = dg.AssetCheckSpec(
     code_version="1",
 )
 def reference_profile(context: dg.AssetExecutionContext, training_set: pd.DataFrame, promoted_model: dict,
-                      dataset: DatasetResource, bento_store: BentoStore, storage: PlatformStorage) -> dg.Output[dict]:
+                      dataset: DatasetResource, mlflow_tracking: MlflowTracking,
+                      storage: PlatformStorage) -> dg.Output[dict]:
     """What drift is measured against, computed once per training set and champion.
 
     Quantiles, moments, category counts and null shares of the train split; the champion's predicted
     class probabilities on the held-out split (never the rows it was fit on, which it would predict too
     confidently); and a small sample of rows for the human-readable Evidently report.
     """
-    from ml_platform.lib import model_store
+    from ml_platform.lib.registry import MODEL_SHA256_TAG
 
     spec = model_spec(dataset.load())  # drift is tested on the model's inputs, derived features included
     train, held_out = training_set[training_set[SPLIT] == "train"], training_set[training_set[SPLIT] == "test"]
-    stored = model_store.find(bento_store.home_path, promoted_model["bento_model_tag"])
-    if stored is None:
-        raise dg.Failure(f"champion {promoted_model['bento_model_tag']} is not in the BentoML store")
-    sha256 = stored.info.metadata["sha256"]
-    model = model_store.load_verified(stored.path, sha256)
+    registry, champion = mlflow_tracking.registry(), promoted_model["champion_version"]
+    sha256 = registry.version_tags(champion).get(MODEL_SHA256_TAG, "")
+    model = registry.load_model(champion, sha256)  # from the artifact store: no pod shares a BentoML store
     profile = build_profile(train, spec, predicted_probabilities(model, held_out, spec))
     version = content_version(training_set)
     sample_path = storage.reports_dir("reference") / f"{version}.parquet"
-    train[spec.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample_path)
-    profile.update(model={"tag": promoted_model["bento_model_tag"], "path": stored.path, "sha256": sha256,
-                          "version": promoted_model["champion_version"]},
+    sample = io.BytesIO()
+    train[spec.feature_names].sample(min(len(train), REFERENCE_SAMPLE_ROWS), random_state=0).to_parquet(sample)
+    write_atomic(sample_path, sample.getvalue())
+    profile.update(model={"tag": promoted_model["bento_model_tag"], "sha256": sha256, "version": champion},
                    training_set_version=version, sample_path=str(sample_path))
     context.log.info(f"profiled {len(train)} train rows and {len(held_out)} held-out predictions")
     return dg.Output(profile, data_version=dg.DataVersion(f"{version}-{promoted_model['champion_version']}"),
@@ -74,17 +79,19 @@ def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, refe
     The decision ("drift" / "no drift") is what the retrain sensor reads; the Evidently report is for
     people and is drawn on a sample, so it never decides anything and never dominates the cost.
     """
-    from ml_platform.lib.model_store import load_verified
-
     spec = model_spec(dataset.load())  # derived features too: a bin's share often moves first
     model_info = reference_profile["model"]
-    model = load_verified(model_info["path"], model_info["sha256"])
+    model = mlflow_tracking.registry().load_model(model_info["version"], model_info["sha256"])
     decision = detect_drift(reference_profile, features, spec, predicted_probabilities(model, features, spec))
     html = batch_path(storage.reports_dir("drift"), context.partition_key, ".html")
-    reference_sample = pd.read_parquet(reference_profile["sample_path"])
-    evidently_scores = evidently_html(reference_sample, features, spec, str(html), max_rows=REFERENCE_SAMPLE_ROWS)
-    with mlflow_tracking.run(context) as tracking:  # the batch's MLflow run serves the report to a browser
-        html_url = log_html_report(tracking, html, "drift", context.partition_key)
+    with storage_path(reference_profile["sample_path"]).open("rb") as f:
+        reference_sample = pd.read_parquet(f)
+    with tempfile.TemporaryDirectory(prefix="drift-report-") as folder:
+        local = Path(folder, html.name)
+        evidently_scores = evidently_html(reference_sample, features, spec, str(local), max_rows=REFERENCE_SAMPLE_ROWS)
+        write_atomic(html, local.read_bytes())
+        with mlflow_tracking.run(context) as tracking:  # the batch's MLflow run serves the report to a browser
+            html_url = log_html_report(tracking, local, "drift", context.partition_key)
     table = decision.table()
     table["evidently_score"] = table["column"].map(evidently_scores)
     verdict = "drift" if decision.drift else "no drift"

@@ -1,17 +1,16 @@
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
 from ml_platform.lib.landing import batch_path, file_sha256
-from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
+from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
 
 scoring_files = dg.DynamicPartitionsDefinition(name="scoring_files")
 
 
-def scoring_dir(storage: PlatformStorage, spec) -> Path:
-    """Where files to score are dropped: `<data_dir>/scoring/<dataset>/`, beside the landing folder."""
-    return Path(storage.data_dir).resolve() / "scoring" / spec.name
+def scoring_dir(storage: PlatformStorage, spec) -> UPath:
+    """Where files to score are dropped: `<storage>/scoring/<dataset>/`, beside the landing folder."""
+    return storage.root / "scoring" / spec.name
 
 
 @dg.asset(
@@ -23,27 +22,25 @@ def scoring_dir(storage: PlatformStorage, spec) -> Path:
     code_version="1",
 )
 def predictions(context: dg.AssetExecutionContext, dataset: DatasetResource, storage: PlatformStorage,
-                mlflow_tracking: MlflowTracking, bento_store: BentoStore) -> dg.Output[pd.DataFrame]:
+                mlflow_tracking: MlflowTracking) -> dg.Output[pd.DataFrame]:
     """A dropped file of unlabelled records scored by the champion, one row per record, as Parquet.
 
     The same path as the service: its request type, the shared features function and the champion
-    from the BentoML store (checksum verified), so the answers are the ones the service would give.
-    Rows the service would refuse are counted by reason, not scored.
+    from the artifact store, checked against the registry's sha256 as a Bento pod loads it, so the
+    answers are the ones the service would give. Rows the service would refuse are counted by reason.
     """
-    from ml_platform.lib import model_store
     from ml_platform.lib.batch_scoring import read_unlabelled, score
-    from ml_platform.lib.served_model import from_store
+    from ml_platform.lib.served_model import from_registry
 
     spec = dataset.load()
     path = batch_path(scoring_dir(storage, spec), context.partition_key)
-    version = mlflow_tracking.registry().champion_version()
+    registry = mlflow_tracking.registry()
+    version, tags = registry.alias_tags("champion")
     if version is None:
         raise dg.Failure("no champion to score with: run `retrain` first")
-    stored = model_store.find(bento_store.home_path, model_store.tag_for(spec.name, version))
-    if stored is None:
-        raise dg.Failure(f"champion v{version} is not in the BentoML store at {bento_store.home_path}")
     digest = file_sha256(path)
-    scored = score(spec, read_unlabelled(path, spec), from_store(stored), id_prefix=digest[:16])
+    scored = score(spec, read_unlabelled(path, spec), from_registry(registry, version, tags, spec),
+                   id_prefix=digest[:16])
     counts = scored.predictions["label"].value_counts().to_dict()
     context.log.info(f"{context.partition_key}: {len(scored.predictions)} scored by v{version}, "
                      f"{sum(scored.refused.values())} refused; by class {counts}")
