@@ -7,7 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from upath import UPath
+
+from ml_platform.lib.inference_log_upload import MAX_SECONDS_ON_OBJECT_STORE, SPOOL_ENV
 from ml_platform.lib.registry import CHALLENGER
+from ml_platform.lib.storage import STORAGE_ENV, is_remote, storage_path
 from serving.access import JwtPolicy
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +25,7 @@ class Settings:
     reload_seconds: float
     shadow_alias: str | None
     api_token: str | None
-    log_dir: Path
+    log_dir: UPath  # a folder, or s3://... (then written through a local spool)
     log_max_bytes: int
     log_max_seconds: float
     log_lease_seconds: float
@@ -33,6 +37,7 @@ class Settings:
     rate_limit_per_second: float = 0.0
     rate_limit_burst: float = 0.0
     log_format: str = "text"
+    log_spool: str | None = None  # on an object store: the local folder records are written to before upload
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,9 +50,10 @@ class Settings:
             reload_seconds=float(env("ML_PLATFORM_RELOAD_SECONDS", "5")),
             shadow_alias=env("ML_PLATFORM_SHADOW_ALIAS", CHALLENGER) or None,
             api_token=env("ML_PLATFORM_API_TOKEN") or _read_secret(env("ML_PLATFORM_API_TOKEN_FILE")),
-            log_dir=Path(env("ML_PLATFORM_INFERENCE_LOG_DIR") or data_dir / "inference_log"),
+            log_dir=inference_log_dir(),
             log_max_bytes=int(env("ML_PLATFORM_INFERENCE_LOG_MAX_BYTES", str(64 * 1024 * 1024))),
-            log_max_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS", "300")),
+            log_max_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS") or (
+                MAX_SECONDS_ON_OBJECT_STORE if is_remote(inference_log_dir()) else 300)),
             log_lease_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS", "60")),
             max_body_bytes=int(env("ML_PLATFORM_MAX_BODY_BYTES", str(256 * 1024))),
             code_version=env("ML_PLATFORM_CODE_VERSION") or source_digest(),
@@ -57,7 +63,15 @@ class Settings:
             rate_limit_per_second=float(env("ML_PLATFORM_RATE_LIMIT_PER_SECOND", "0")),
             rate_limit_burst=float(env("ML_PLATFORM_RATE_LIMIT_BURST", "0")),
             log_format=env("ML_PLATFORM_LOG_FORMAT", "text").lower(),
+            log_spool=env(SPOOL_ENV) or None,
         )
+
+
+def inference_log_dir() -> UPath:
+    """`ML_PLATFORM_INFERENCE_LOG_DIR`, else `inference_log/` under the storage root (a folder or s3://)."""
+    env = os.environ.get
+    explicit = env("ML_PLATFORM_INFERENCE_LOG_DIR")
+    return storage_path(explicit) if explicit else storage_path(env(STORAGE_ENV) or "data") / "inference_log"
 
 
 def _jwt_policy() -> JwtPolicy | None:

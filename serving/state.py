@@ -59,7 +59,8 @@ class ServingState:
                             shadow_error=m.shadow_errors.inc, write_error=m.log_write_errors.inc,
                             writable=lambda ok: m.log_writable.set(1 if ok else 0))
         self.writer = InferenceLogWriter(settings.log_dir, settings.log_max_bytes, settings.log_max_seconds,
-                                         lease_seconds=settings.log_lease_seconds, counters=counters)
+                                         lease_seconds=settings.log_lease_seconds, counters=counters,
+                                         spool=settings.log_spool)
         try:
             self.swap("champion", load_baked())
         except Exception as exc:

@@ -4,7 +4,8 @@ A landed batch must carry the target, so only records whose label arrived are la
 `record_id`, so each row traces back to the answer it was); the rest are counted. Files are taken in
 any order: each consumed file is moved into `consumed/`, so a file that closes late (another replica,
 another worker, a recovered leftover) is still read, and a file is never landed twice: its batch name
-is derived from its own name, and an existing batch is not rewritten.
+is derived from its own name, and a batch is only created where none exists (`storage.write_new`), never
+rewritten. The same holds on an object store, where the log folder and the landing are key prefixes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from ml_platform.lib.inference_log import CLOSED_SUFFIX, CONSUMED_DIR, as_frame, closed_files, read_records
 from ml_platform.lib.labels import Labels
 from ml_platform.lib.spec import DatasetSpec
+from ml_platform.lib.storage import modified_at, move, write_new
 
 PREFIX = "inference-"
 UNREADABLE_DIR = "unreadable"
@@ -36,30 +38,36 @@ def batch_name(log_file: Path) -> str:
 
 def consume(log_dir: Path, labels: Labels, spec: DatasetSpec, landing_dir: Path, wait_seconds: float,
             now: float) -> list[Consumed]:
-    """Land every closed file whose records are all labelled or whose wait is over; leave the others."""
+    """Land every closed file whose records are all labelled or whose wait is over; leave the others.
+
+    Another consumer may run at once (a daemon restart overlapping a tick, a run launched by hand): a file
+    it moved away between our listing and our reading is skipped, and of two landings of one file the
+    first wins, so each record lands once and neither consumer fails."""
     label_of, consumed = labels.by_record, []
     for path in closed_files(log_dir):
         try:
-            frame = as_frame(read_records(path), spec.feature_names)
-        except ValueError as exc:  # a damaged file is set aside with its reason, never retried forever
-            consumed.append(Consumed(_move(path, UNREADABLE_DIR), None, 0, 0, str(exc)))
+            records, modified = read_records(path), modified_at(path)
+        except FileNotFoundError:  # another consumer took it after our listing
             continue
+        except ValueError as exc:  # a damaged file is set aside with its reason, never retried forever
+            if (aside := _move(path, UNREADABLE_DIR)) is not None:
+                consumed.append(Consumed(aside, None, 0, 0, str(exc)))
+            continue
+        frame = as_frame(records, spec.feature_names)
         frame[spec.target.name] = frame["record_id"].map(label_of)
         labelled = frame[frame[spec.target.name].notna()]
-        if len(labelled) < len(frame) and now - path.stat().st_mtime < wait_seconds:
+        if len(labelled) < len(frame) and now - modified < wait_seconds:
             continue
         landed = landing_dir / batch_name(path) if len(labelled) else None
-        if landed is not None and not landed.exists():  # exists: landed before a crash, before the move
-            landing_dir.mkdir(parents=True, exist_ok=True)
-            tmp = landed.with_suffix(".tmp")
-            labelled[[*spec.feature_names, spec.target.name, "record_id"]].to_csv(tmp, index=False)
-            tmp.rename(landed)
-        consumed.append(Consumed(_move(path, CONSUMED_DIR), landed, len(frame), len(labelled)))
+        if landed is not None:  # False: landed before (a crash before the move, or another consumer)
+            write_new(landed, labelled[[*spec.feature_names, spec.target.name, "record_id"]].to_csv(
+                index=False).encode())
+        if _move(path, CONSUMED_DIR) is not None:
+            consumed.append(Consumed(path.parent / CONSUMED_DIR / path.name, landed, len(frame), len(labelled)))
     return consumed
 
 
-def _move(path: Path, folder: str) -> Path:
+def _move(path: Path, folder: str) -> Path | None:
+    """None when another consumer moved the file first."""
     target = path.parent / folder / path.name
-    target.parent.mkdir(exist_ok=True)
-    path.rename(target)
-    return target
+    return target if move(path, target) else None

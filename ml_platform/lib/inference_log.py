@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from upath import UPath
+
+from ml_platform.lib.storage import files_in, is_remote, modified_at, storage_path
 
 OPEN_SUFFIX = ".jsonl.part"
 CLOSED_SUFFIX = ".jsonl"
@@ -88,33 +91,44 @@ def process_start(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def closed_files(log_dir: Path) -> list[Path]:
-    """Closed files not consumed yet."""
-    return sorted(Path(log_dir).glob(f"*{CLOSED_SUFFIX}")) if Path(log_dir).exists() else []
+def as_folder(location: str | os.PathLike) -> Path:
+    """A log folder as given: a `UPath` stays one (local or s3://), a URL becomes one, a path stays a Path."""
+    if isinstance(location, (UPath, Path)):
+        return location
+    return storage_path(location) if is_remote(location) else Path(location)
 
 
-def all_closed_files(log_dir: Path) -> list[Path]:
+def closed_files(log_dir: str | os.PathLike) -> list[Path]:
+    """Closed files not consumed yet (on an object store: one listing)."""
+    return files_in(as_folder(log_dir), f"*{CLOSED_SUFFIX}")
+
+
+def all_closed_files(log_dir: str | os.PathLike) -> list[Path]:
     """Closed files, consumed or not: the whole history the loop can join labels to."""
-    return [*sorted((Path(log_dir) / CONSUMED_DIR).glob(f"*{CLOSED_SUFFIX}")), *closed_files(log_dir)]
+    return [*files_in(as_folder(log_dir) / CONSUMED_DIR, f"*{CLOSED_SUFFIX}"), *closed_files(log_dir)]
 
 
-def closed_files_since(log_dir: Path, since: datetime, clock_margin: timedelta = timedelta(hours=1)) -> list[Path]:
+def closed_files_since(log_dir: str | os.PathLike, since: datetime,
+                       clock_margin: timedelta = timedelta(hours=1)) -> list[Path]:
     """Closed files that may hold a record answered at or after `since`: a file's modification time is
-    its last write, so one last written before it holds none. The margin covers a shared folder whose
-    clock lags the caller's; callers still filter records by their own timestamps."""
+    its last write (an object's is its upload, later still), so one last written before it holds none.
+    The margin covers storage whose clock lags the caller's; callers still filter records by their own
+    timestamps."""
     cutoff, recent = (since - clock_margin).timestamp(), []
     for path in all_closed_files(log_dir):
         try:
-            if path.stat().st_mtime >= cutoff:
+            if modified_at(path) >= cutoff:
                 recent.append(path)
         except FileNotFoundError:  # moved to consumed/ after the listing: the next run reads it there
             continue
     return recent
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every whole line of a file; a final line cut short by a crash (no newline) is not a record."""
-    text = Path(path).read_text(encoding="utf-8")
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every whole line of a file; a final line cut short by a crash (no newline) is not a record.
+    Raises FileNotFoundError if the file was moved (consumed) since it was listed."""
+    path = as_folder(path)
+    text = path.read_bytes().decode("utf-8")
     whole = text[: text.rfind("\n") + 1]
     records = []
     for number, line in enumerate(whole.splitlines(), start=1):
@@ -122,7 +136,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except ValueError as exc:
-                raise ValueError(f"{Path(path).name} line {number}: not a JSON record ({exc})") from exc
+                raise ValueError(f"{path.name} line {number}: not a JSON record ({exc})") from exc
     return records
 
 

@@ -15,7 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
-from ml_platform.lib.inference_log import CLOSED_SUFFIX, OPEN_SUFFIX, Owner, owner_of, process_start
+from ml_platform.lib.inference_log import CLOSED_SUFFIX, OPEN_SUFFIX, Owner, as_folder, owner_of, process_start
+from ml_platform.lib.storage import is_remote, modified_at, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,12 @@ def publish(part: Path) -> Path | None:
 
 
 def folder_now(log_dir: Path) -> float:
-    """The shared folder's own clock (a fresh file's mtime), so hosts with skewed clocks agree on leases."""
-    probe = Path(log_dir) / f".clock-{secrets.token_hex(6)}"
-    probe.touch()
+    """The shared folder's own clock (a fresh file's mtime; an object store's own Last-Modified), so hosts
+    with skewed clocks agree on leases and on how long a file has waited."""
+    probe = as_folder(log_dir) / f".clock-{secrets.token_hex(6)}"
+    write_atomic(probe, b"")
     try:
-        return probe.stat().st_mtime
+        return modified_at(probe)
     finally:
         probe.unlink(missing_ok=True)
 
@@ -52,8 +54,11 @@ def recover(log_dir: Path, lease_seconds: float, me: Owner | None = None,
     """Close every `.part` file whose owner is gone or whose lease expired; returns what this call closed.
 
     `me` is the calling writer (None for a reader, which only ever waits for leases); `keep` are
-    files the caller still owns."""
-    log_dir = Path(log_dir)
+    files the caller still owns. On an object store there is nothing to close: writers keep their open
+    files in a local spool and upload only closed ones (`inference_log_upload.py`)."""
+    log_dir = as_folder(log_dir)
+    if is_remote(log_dir):
+        return []
     parts = [p for p in sorted(log_dir.glob(f"*{OPEN_SUFFIX}")) if p not in keep]
     if not parts:
         return []

@@ -3,17 +3,29 @@
     python -m ml_platform_tests.serving.log_writer_process <log_dir> <prefix> <count> <lease_seconds>
 
 It writes `count` records (`<prefix>-<n>`), one entry every 2 ms, printing each id once `submit`
-returned, then closes cleanly; killed first, it leaves its open file behind.
+returned, then closes cleanly; SIGTERM closes cleanly at once (as a worker's shutdown hook does); killed
+first, it leaves its open file behind. `log_dir` may be s3://...: records then go through the spool
+`ML_PLATFORM_LOG_SPOOL` names, as in a pod.
 """
 
+import os
+import signal
 import sys
 import time
 
+from ml_platform.lib.inference_log_upload import SPOOL_ENV
 from ml_platform.lib.inference_log_writer import Entry, InferenceLogWriter
 
 
 def main(log_dir: str, prefix: str, count: int, lease_seconds: float) -> None:
-    writer = InferenceLogWriter(log_dir, max_bytes=2000, lease_seconds=lease_seconds)
+    writer = InferenceLogWriter(log_dir, max_bytes=2000, lease_seconds=lease_seconds, spool=os.environ.get(SPOOL_ENV))
+
+    def stop(signum, frame):
+        writer.close()
+        print("closed", flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     print("started", flush=True)
     for n in range(count):
         writer.submit(Entry([{"record_id": f"{prefix}-{n}", "inputs": {"n": n}}]))
