@@ -1,9 +1,9 @@
 """The Bento Deployment's pod on 127.0.0.1: the image's environment and command, the container's env and
 volume mounts as the kubelet builds them, over local directories.
 
-Each emptyDir is a folder of its own, the shared PersistentVolumeClaim is `shared`, a Secret is a folder
-holding its items. A mount inside another mount (the shared model store under the pod's /tmp) is a
-symlink, which is what the container runtime makes of it. Every env value that is a path under a mount
+Each emptyDir is a folder of its own and a Secret is a folder holding its items; any other volume is
+refused (the pod shares no volume: models and the inference log go through the object store). A mount
+inside another mount is a symlink, which is what the container runtime makes of it. Every env value that is a path under a mount
 becomes the local directory behind it; apart from the tracking URI, nothing else changes.
 """
 
@@ -38,7 +38,7 @@ class Mounts:
         return value
 
 
-def mount_volumes(pod: dict, root: Path, shared: Path, secrets: dict[str, dict], bento_dir: Path) -> Mounts:
+def mount_volumes(pod: dict, root: Path, secrets: dict[str, dict], bento_dir: Path) -> Mounts:
     """The pod's file system: the image's Bento at `bento_dir`, and each of the container's volume mounts."""
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = sorted(pod["containers"][0]["volumeMounts"], key=lambda m: m["mountPath"].count("/"))
@@ -47,9 +47,8 @@ def mount_volumes(pod: dict, root: Path, shared: Path, secrets: dict[str, dict],
         volume = volumes[mount["name"]]
         if "emptyDir" in volume:
             source = root / "emptyDir" / mount["name"]
-        elif "persistentVolumeClaim" in volume:
-            source = shared
         else:
+            assert "secret" in volume, f"volume {mount['name']}: the Bento pod mounts only emptyDirs and Secrets"
             source = root / "secret" / mount["name"]
             source.mkdir(parents=True, exist_ok=True)
             for item in volume["secret"]["items"]:

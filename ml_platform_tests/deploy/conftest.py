@@ -1,5 +1,7 @@
 """Fixtures for the Kubernetes proofs: PostgreSQL, the stand-in API server, the deploy/ instance on both,
-and a deployment: that instance, a loaded workspace, and the code location's env over ingested batches.
+and a deployment: that instance, a workspace loaded as the chart's code server serves it (our image and
+the container context the chart builds from deploy/helm/values.yaml), and the code location's env over
+ingested batches.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
 from ml_platform.quickstart import ENV, land_default_batches
 from ml_platform_tests.conftest import write_spec
 from ml_platform_tests.deploy import launch_paths
+from ml_platform_tests.deploy.chart import SUBCHART_FULLNAME, chart_image, user_deployment, user_deployment_container_context
 from ml_platform_tests.deploy.postgres_server import PostgresServer
 from ml_platform_tests.deploy.stand_in_api import StandInApiServer
 
@@ -23,8 +26,19 @@ NAMESPACE = "ml-platform"
 PG_PASSWORD = "local-test-only"
 # What the chart's pods have in their environment (from dagster-postgresql-secret) for the instance config.
 CHART_ENV = {"DAGSTER_PG_PASSWORD": PG_PASSWORD}
-# The Secrets a pod's env may reference, as the deployment creates them.
-POD_SECRETS = {"ml-platform-secrets": {}, "dagster-postgresql-secret": {"postgresql-password": PG_PASSWORD}}
+# The Secrets a pod's env may reference, as the deployment creates them. The object store's keys are what
+# the cluster's Secret holds; the code these tests run still stores in the local folders of its env.
+OBJECT_STORE_SECRET = {"AWS_ACCESS_KEY_ID": "local-test-only", "AWS_SECRET_ACCESS_KEY": "local-test-only",
+                       "AWS_ENDPOINT_URL": "http://127.0.0.1:8333", "AWS_REGION": "us-east-1"}
+POD_SECRETS = {"ml-platform-secrets": {}, "ml-platform-object-store": OBJECT_STORE_SECRET,
+               "dagster-postgresql-secret": {"postgresql-username": "dagster", "postgresql-password": PG_PASSWORD}}
+# The chart's per-deployment ConfigMap, empty when `env` is a list (ours is), named in the container context.
+USER_ENV_CONFIG_MAP = f"{SUBCHART_FULLNAME}-{user_deployment()['name']}-user-env"
+
+
+def pod_config_maps(platform_env: dict) -> dict[str, dict]:
+    """The ConfigMaps a run or step pod's env may reference: ours (the test's env) and the chart's."""
+    return {"ml-platform-env": platform_env, USER_ENV_CONFIG_MAP: {}}
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +92,11 @@ def deployment(k8s_instance_home, tmp_path, monkeypatch, code_location):
     """The instance, a loaded workspace, and the code location's env pointing at landed, ingested batches."""
     platform_env = {
         "ML_PLATFORM_DATASET": str(write_spec(tmp_path / "spec.yaml", source={"batches": 2, "rows_per_batch": 400})),
-        "ML_PLATFORM_DATA_DIR": str(tmp_path / "data"),
+        # The storage root is a local folder here: the pods share nothing else (as on a cluster, the bucket).
+        "ML_PLATFORM_STORAGE": str(tmp_path / "data"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "mlflow-artifacts"),
+        "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "data" / "mlflow"),
         "BENTOML_HOME": str(tmp_path / "bentoml"),
-        "ML_PLATFORM_INFERENCE_LOG_DIR": str(tmp_path / "data" / "inference_log"),
-        "ML_PLATFORM_LABELS_DIR": str(tmp_path / "data" / "labels"),
         "ML_PLATFORM_ALERT_WEBHOOK": "",
         "ML_PLATFORM_PUSHGATEWAY_URL": "",
     }
@@ -95,5 +108,6 @@ def deployment(k8s_instance_home, tmp_path, monkeypatch, code_location):
         instance.add_dynamic_partitions("batches", keys)
         for key in keys:
             assert local.resolve_job_def("ingest_batch").execute_in_process(instance=instance, partition_key=key).success
-        with launch_paths.workspace(instance, code_location) as context:
+        with launch_paths.workspace(instance, code_location, chart_image(user_deployment()["image"]),
+                                    user_deployment_container_context()) as context:
             yield instance, context, platform_env, keys

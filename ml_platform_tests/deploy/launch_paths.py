@@ -35,13 +35,18 @@ mutation($backfillParams: LaunchBackfillParams!) {
 }"""
 
 
-def workspace(instance: dg.DagsterInstance, attribute: str = "defs") -> WorkspaceProcessContext:
-    """The `k8s_location` code location; `attribute` picks its Definitions (`defs` or `step_pod_defs`)."""
+def workspace(instance: dg.DagsterInstance, attribute: str = "defs", container_image: str | None = None,
+              container_context: dict | None = None) -> WorkspaceProcessContext:
+    """The `k8s_location` code location; `attribute` picks its Definitions (`defs` or `step_pod_defs`).
+
+    `container_image` and `container_context` are what the chart's code server reports
+    (DAGSTER_CURRENT_IMAGE, DAGSTER_CONTAINER_CONTEXT): every run of the location carries them.
+    """
     origin = InProcessCodeLocationOrigin(
         loadable_target_origin=LoadableTargetOrigin(
             executable_path=sys.executable, module_name="ml_platform_tests.deploy.k8s_location",
             attribute=attribute, working_directory=str(PROJECT_DIR)),
-        location_name=LOCATION)
+        container_image=container_image, container_context=container_context, location_name=LOCATION)
     return WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
 
 

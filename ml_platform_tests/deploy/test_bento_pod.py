@@ -1,6 +1,7 @@
 """The one model path on Kubernetes, run on 127.0.0.1: the Bento, with exactly the env and mounts its rendered
 Deployment gives a pod, follows a promotion and a cluster-side rollback made through the platform's
-registry (a real `mlflow server`) and the model store on the shared volume."""
+registry (a real `mlflow server`) and the object store (a real S3 server, SeaweedFS). The pod shares no
+folder with the platform: only the bucket and the registry, as on a cluster."""
 
 from __future__ import annotations
 
@@ -23,17 +24,21 @@ from ml_platform_tests.conftest import FAST_TRAINING, write_spec
 from ml_platform_tests.deploy import bento_pod
 from ml_platform_tests.deploy.kustomize import build
 from ml_platform_tests.deploy.mlflow_server import mlflow_server
-from ml_platform_tests.deploy.test_k8s_manifests import K8S, by_kind, code_location_mount
+from ml_platform_tests.deploy.test_k8s_manifests import K8S, by_kind
+from ml_platform_tests.object_store import S3Server
 
 RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teacher", "spending_score": 55}
 SLACK_SECONDS = 5.0  # a model load and a busy 2-core machine, beyond the poll interval itself
 
 
-def code_location_env(config_map: dict, shared, tracking_uri: str, spec_path) -> dict[str, str]:
-    """The ConfigMap as the code location's pods (and so `kubectl exec` into them) read it."""
-    mounts = bento_pod.Mounts(((code_location_mount(), shared),))
-    env = {name: mounts.local(value) for name, value in config_map.items()}
-    return {**env, "MLFLOW_TRACKING_URI": tracking_uri, "ML_PLATFORM_DATASET": str(spec_path)}
+OBJECT_STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION")
+
+
+def code_location_env(config_map: dict, storage: str, tracking_uri: str, spec_path, home) -> dict[str, str]:
+    """The ConfigMap as the code location's pods (and so `kubectl exec` into them) read it: the bucket and
+    MLflow's address made the test's, BENTOML_HOME the pod's own folder."""
+    return {**config_map, "ML_PLATFORM_STORAGE": storage, "MLFLOW_ARTIFACTS_DESTINATION": f"{storage}/mlflow",
+            "MLFLOW_TRACKING_URI": tracking_uri, "ML_PLATFORM_DATASET": str(spec_path), "BENTOML_HOME": str(home)}
 
 
 def export_bento(home: str, tag: str, into) -> None:
@@ -70,13 +75,15 @@ class Follow(threading.Thread):
         return self.served_at - self.alias_at
 
 
-def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path):
+def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path, s3_server: S3Server):
     objects = by_kind(build(K8S / "overlays" / "prod"))
     deployment = objects[("Deployment", "bento")]
-    shared, token = tmp_path / "shared", secrets.token_hex(16)
+    storage, token = s3_server.new_root("bento-pod"), secrets.token_hex(16)
+    config_map = objects[("ConfigMap", "ml-platform-env")]["data"]
+    config_map["ML_PLATFORM_STORAGE"] = storage  # the overlay's bucket made the test's, as the tracking URI is
     spec_path = write_spec(tmp_path / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
-    with mlflow_server(tmp_path, shared / "mlflow-artifacts") as tracking_uri:
-        location = code_location_env(objects[("ConfigMap", "ml-platform-env")]["data"], shared, tracking_uri, spec_path)
+    with mlflow_server(tmp_path, tmp_path / "unused-proxy-artifacts") as tracking_uri:
+        location = code_location_env(config_map, storage, tracking_uri, spec_path, tmp_path / "code-location-bentoml")
         defs = build_defs(platform_resources(**{arg: location[name] for arg, name in ENV.items()}))
         (tmp_path / "dagster_home").mkdir()
         instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
@@ -85,9 +92,10 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path):
         home = location["BENTOML_HOME"]
         export_bento(home, str(champion_bento(registry, home).tag), tmp_path / "image" / "bento")
 
-        pod_secrets = {"ml-platform-secrets": {"api-token": token}}
+        pod_secrets = {"ml-platform-secrets": {"api-token": token},
+                       "ml-platform-object-store": {key: s3_server.env[key] for key in OBJECT_STORE_KEYS}}
         pod = deployment["spec"]["template"]["spec"]
-        mounts = bento_pod.mount_volumes(pod, tmp_path / "pod", shared, pod_secrets, tmp_path / "image" / "bento")
+        mounts = bento_pod.mount_volumes(pod, tmp_path / "pod", pod_secrets, tmp_path / "image" / "bento")
         env = bento_pod.pod_env(deployment, objects, mounts, tracking_uri, pod_secrets, tmp_path / "pod" / "home")
         port, log = free_port(), tmp_path / "pod.log"
         process = bento_pod.start(tmp_path / "image" / "bento", env, port, log)
@@ -110,7 +118,7 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path):
             rollback = Follow(registry, served, "1")
             rollback.start()
             command = subprocess.run([sys.executable, "-m", "ml_platform.rollback"], cwd=PROJECT_DIR,
-                                     env={**location, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_DIR),
+                                     env={**location, **s3_server.env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_DIR),
                                           "HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")},
                                      capture_output=True, text=True, timeout=120)
             assert command.returncode == 0, command.stderr

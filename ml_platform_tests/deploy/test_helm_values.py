@@ -2,7 +2,6 @@
 values schema (and the user-deployments subchart's), remote Kubernetes $refs resolved offline; and the
 instance config in deploy/dagster-k8s.yaml says what these values render."""
 
-import copy
 import json
 from pathlib import Path
 
@@ -13,21 +12,12 @@ import yaml
 from referencing import Registry, Resource
 
 from ml_platform.definitions import PROJECT_DIR
+from ml_platform_tests.deploy.chart import CHART, VALUES_FILE, chart_image, chart_values, merged
 from ml_platform_tests.deploy.job_checks import K8S_VERSION
 
-CHART = PROJECT_DIR / "ml_platform_tests" / "deploy" / "dagster_chart"  # the official chart's schemas, see SOURCE.md there
-VALUES = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
+VALUES = yaml.safe_load(VALUES_FILE.read_text())
 INSTANCE = yaml.safe_load((PROJECT_DIR / "deploy" / "dagster-k8s.yaml").read_text())
 REMOTE_K8S = "https://kubernetesjsonschema.dev/v1.18.0/_definitions.json"
-
-
-def merged(defaults: dict, override: dict) -> dict:
-    """Helm's merge: maps merge key by key, anything else (lists included) is replaced."""
-    result = copy.deepcopy(defaults)
-    for key, value in override.items():
-        both_maps = isinstance(value, dict) and isinstance(result.get(key), dict)
-        result[key] = merged(result[key], value) if both_maps else copy.deepcopy(value)
-    return result
 
 
 def validator(schema_file: str) -> jsonschema.Draft7Validator:
@@ -41,10 +31,6 @@ def validator(schema_file: str) -> jsonschema.Draft7Validator:
 
 def errors(schema_file: str, values: dict) -> list[str]:
     return [f"{list(e.path)}: {e.message}" for e in validator(schema_file).iter_errors(values)]
-
-
-def chart_values() -> dict:
-    return merged(yaml.safe_load((CHART / "values.yaml").read_text()), VALUES)
 
 
 def test_values_validate_against_the_chart_schema():
@@ -66,12 +52,15 @@ def test_the_schema_check_reaches_kubernetes_definitions():
 def test_the_instance_config_is_what_the_values_render():
     launcher, config = VALUES["runLauncher"]["config"]["k8sRunLauncher"], INSTANCE["run_launcher"]["config"]
     assert INSTANCE["run_launcher"]["class"] == VALUES["runLauncher"]["type"] == "K8sRunLauncher"
-    assert config["job_image"] == f"{launcher['image']['repository']}:{launcher['image']['tag']}"
+    assert config["job_image"] == chart_image(launcher["image"])
     assert config["env_config_maps"] == [c["name"] for c in launcher["envConfigMaps"]]
     assert config["env_secrets"] == [s["name"] for s in launcher["envSecrets"]]
-    for ours, theirs in [("volumes", "volumes"), ("volume_mounts", "volumeMounts"), ("labels", "labels"),
-                         ("resources", "resources"), ("security_context", "securityContext")]:
+    for ours, theirs in [("labels", "labels"), ("resources", "resources"), ("security_context", "securityContext")]:
         assert config[ours] == launcher[theirs], ours
+    assert "volumes" not in config and "volumes" not in launcher, "no volume is shared: data is in the object store"
+    run_k8s = launcher["runK8sConfig"]
+    assert config["run_k8s_config"] == {"pod_spec_config": run_k8s["podSpecConfig"],
+                                        "container_config": run_k8s["containerConfig"]}
     assert config["fail_pod_on_run_failure"] is launcher["failPodOnRunFailure"] is True
 
     coordinator = VALUES["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
@@ -88,5 +77,25 @@ def test_the_instance_config_is_what_the_values_render():
 
 @pytest.mark.parametrize("component", ["dagsterWebserver", "dagsterDaemon"])
 def test_webserver_and_daemon_run_our_image_because_they_submit_runs_through_our_coordinator(component):
-    image = VALUES[component]["image"]
-    assert f"{image['repository']}:{image['tag']}" == INSTANCE["run_launcher"]["config"]["job_image"]
+    assert chart_image(VALUES[component]["image"]) == INSTANCE["run_launcher"]["config"]["job_image"]
+
+
+def test_the_webserver_listens_on_an_unprivileged_port_and_is_probed_there():
+    webserver = chart_values()["dagsterWebserver"]
+    port = webserver["service"]["port"]  # the chart's Service port, containerPort and `--port`
+    assert port >= 1024, "a non-root process cannot bind a port below 1024"
+    assert webserver["readinessProbe"]["httpGet"]["port"] in (port, "http")
+    for probe in ("livenessProbe", "startupProbe"):
+        assert webserver[probe].get("httpGet", {}).get("port", port) in (port, "http"), probe
+
+
+def test_the_object_store_credentials_are_optional_everywhere_they_are_given():
+    """With IRSA/Workload Identity there is no Secret: a mandatory reference would keep every pod from starting."""
+    user_env = VALUES["dagster-user-deployments"]["deployments"][0]["env"]
+    launcher_env = VALUES["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["containerConfig"]["env"]
+    for env in (user_env, launcher_env):
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env}
+        assert set(refs) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION"}
+        assert all(r["name"] == "ml-platform-object-store" and r["optional"] is True for r in refs.values())
+    secrets = [s["name"] for s in VALUES["dagster-user-deployments"]["deployments"][0]["envSecrets"]]
+    assert "ml-platform-object-store" not in secrets, "the chart passes envSecrets to runs by name, as mandatory"

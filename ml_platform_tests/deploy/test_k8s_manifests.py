@@ -1,9 +1,8 @@
-"""Every manifest under deploy/k8s, each overlay built, validates against the Kubernetes schema,
-and the Bento, MLflow and shared storage are wired the way the issue asks."""
+"""Every manifest under deploy/k8s, each overlay built, validates against the Kubernetes schema, and the
+Bento and MLflow are wired to the object store the way the issue asks: no volume shared between pods."""
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform.quickstart import ENV
@@ -25,7 +24,7 @@ def test_every_built_manifest_validates_against_the_kubernetes_schema(overlay):
     assert len(objects) >= 12
     for obj in objects:
         validate_manifest(obj)
-        assert obj["metadata"]["namespace"] == "ml-platform"
+        assert obj["metadata"].get("namespace", obj["metadata"]["name"]) == "ml-platform"
         assert obj["metadata"]["labels"]["ml-platform/environment"] == overlay
 
 
@@ -77,17 +76,23 @@ def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(ove
     assert objects[("Service", "bento")]["spec"]["ports"][0]["port"] == 3000
 
 
-def test_code_location_env_covers_what_definitions_reads_and_lives_on_the_shared_volume():
-    objects = by_kind(build(K8S / "overlays" / "prod"))
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_code_location_env_covers_what_definitions_reads_and_names_one_bucket(overlay):
+    objects = by_kind(build(K8S / "overlays" / overlay))
     env = objects[("ConfigMap", "ml-platform-env")]["data"]
     assert set(ENV.values()) <= set(env)
-    for key in ("ML_PLATFORM_DATA_DIR", "ML_PLATFORM_INFERENCE_LOG_DIR", "MLFLOW_ARTIFACTS_DESTINATION", "BENTOML_HOME"):
-        assert env[key].startswith("/mnt/platform/"), key
-    assert env["ML_PLATFORM_INFERENCE_LOG_DIR"].startswith(env["ML_PLATFORM_DATA_DIR"])
-    assert objects[("PersistentVolumeClaim", "ml-platform-shared")]["spec"]["accessModes"] == ["ReadWriteMany"]
-    mlflow = objects[("Deployment", "mlflow")]["spec"]["template"]["spec"]["containers"][0]
+    assert not {"ML_PLATFORM_DATA_DIR", "ML_PLATFORM_INFERENCE_LOG_DIR", "ML_PLATFORM_LABELS_DIR"} & set(env)
+    assert env["ML_PLATFORM_STORAGE"].startswith("s3://") and overlay in env["ML_PLATFORM_STORAGE"]
+    assert env["MLFLOW_ARTIFACTS_DESTINATION"] == env["ML_PLATFORM_STORAGE"] + "/mlflow"
+    assert not [o for o in objects.values() if o["kind"] == "PersistentVolumeClaim"], "no shared volume"
+    mlflow_pod = objects[("Deployment", "mlflow")]["spec"]["template"]["spec"]
+    mlflow = mlflow_pod["containers"][0]
     assert any(a.startswith("--backend-store-uri=postgresql") for a in mlflow["args"])
-    assert "--artifacts-destination=" + env["MLFLOW_ARTIFACTS_DESTINATION"] in mlflow["args"]
+    assert "--no-serve-artifacts" in mlflow["args"], "clients read and write the bucket directly"
+    declared = {e["name"]: e["valueFrom"]["configMapKeyRef"]["key"] for e in mlflow["env"] if "configMapKeyRef" in e.get("valueFrom", {})}
+    assert "--default-artifact-root=$(MLFLOW_ARTIFACTS_DESTINATION)" in mlflow["args"]
+    assert declared["MLFLOW_ARTIFACTS_DESTINATION"] == "MLFLOW_ARTIFACTS_DESTINATION"
+    assert [v for v in mlflow_pod["volumes"] if "emptyDir" not in v] == []
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" and ("Service", "mlflow") in objects
 
 
@@ -102,13 +107,6 @@ def test_network_policies_open_only_the_bento_and_the_pushgateway_scrape_to_othe
     assert any(p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"] for p in policies)
 
 
-def code_location_mount() -> str:
-    """Where the code location and its run pods see the shared volume (helm/values.yaml)."""
-    values = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
-    [mount] = values["dagster-user-deployments"]["deployments"][0]["volumeMounts"]
-    return mount["mountPath"]
-
-
 def mounts_of(container: dict, pod: dict) -> dict[str, tuple[dict, dict]]:
     """mountPath -> (the mount, its volume)."""
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -116,28 +114,29 @@ def mounts_of(container: dict, pod: dict) -> dict[str, tuple[dict, dict]]:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_bento_follows_the_registry_and_loads_from_the_shared_store(overlay):
+def test_the_bento_follows_the_registry_and_reads_and_writes_only_the_object_store(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
-    platform_env = objects[("ConfigMap", "ml-platform-env")]["data"]
     pod = objects[("Deployment", "bento")]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["MLFLOW_TRACKING_URI"]["valueFrom"]["configMapKeyRef"] == {"name": "ml-platform-env",
-                                                                          "key": "MLFLOW_TRACKING_URI"}
+    for name in ("MLFLOW_TRACKING_URI", "ML_PLATFORM_STORAGE"):
+        assert env[name]["valueFrom"]["configMapKeyRef"] == {"name": "ml-platform-env", "key": name}
     assert 0 < float(env["ML_PLATFORM_RELOAD_SECONDS"]["value"]) <= 10, "the stated follow time depends on it"
+    assert container["envFrom"] == [{"secretRef": {"name": "ml-platform-object-store", "optional": True}}], (
+        "credentials from the optional Secret; none needed with a workload identity on the bento account")
+    assert pod["serviceAccountName"] == "bento" and ("ServiceAccount", "bento") in objects
     mounts = mounts_of(container, pod)
+    assert all("emptyDir" in volume or "secret" in volume for _, volume in mounts.values()), "no volume shared"
     home = env["BENTOML_HOME"]["value"]
     holding_home = max((p for p in mounts if home.startswith(p + "/")), key=len)
     assert "emptyDir" in mounts[holding_home][1], "BENTOML_HOME is per pod: serve wipes its metrics folder"
-    store, store_volume = mounts[home + "/models"]
-    assert store_volume["persistentVolumeClaim"]["claimName"] == "ml-platform-shared" and store["readOnly"]
-    assert store["subPath"] == platform_env["BENTOML_HOME"].removeprefix(code_location_mount() + "/") + "/models"
-    artifacts, artifacts_volume = mounts[platform_env["MLFLOW_ARTIFACTS_DESTINATION"]]
-    assert "persistentVolumeClaim" in artifacts_volume and artifacts["readOnly"]
+    spool, spool_volume = mounts[env["ML_PLATFORM_LOG_SPOOL"]["value"]]
+    assert spool_volume["emptyDir"]["sizeLimit"] and not spool.get("readOnly"), "a bounded local spool"
+    assert holding_home != env["ML_PLATFORM_LOG_SPOOL"]["value"], "the spool does not share /tmp's budget"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_bento_may_call_dns_and_the_mlflow_server_only(overlay):
+def test_the_bento_may_call_dns_the_mlflow_server_and_https_only(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
     bento_labels = objects[("Deployment", "bento")]["spec"]["template"]["metadata"]["labels"]
     egress = [p for p in objects.values() if p["kind"] == "NetworkPolicy" and "Egress" in p["spec"]["policyTypes"]
@@ -148,7 +147,10 @@ def test_the_bento_may_call_dns_and_the_mlflow_server_only(overlay):
     assert [{p["port"] for p in rule["ports"]} for rule in dns] == [{53}]
     mlflow = objects[("Deployment", "mlflow")]["spec"]["template"]
     service = objects[("Service", "mlflow")]["spec"]
-    [to_mlflow] = [rule for rule in rules if "to" in rule]
+    [to_mlflow] = [rule for rule in rules if "to" in rule and "podSelector" in rule["to"][0]]
+    [to_object_store] = [rule for rule in rules if "to" in rule and "ipBlock" in rule["to"][0]]
+    assert to_object_store["ports"] == [{"protocol": "TCP", "port": 443}], "the object store's HTTPS endpoint"
+    assert len(rules) == 3
     [peer] = to_mlflow["to"]
     assert set(peer) == {"podSelector"}
     assert peer["podSelector"]["matchLabels"].items() <= mlflow["metadata"]["labels"].items()

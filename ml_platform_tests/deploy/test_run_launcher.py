@@ -12,7 +12,7 @@ import dagster as dg
 from ml_platform.k8s import DRIFT_OP_TAGS, TRAINING_OP_TAGS
 from ml_platform_tests.conftest import FAST_TRAINING
 from ml_platform_tests.deploy import launch_paths
-from ml_platform_tests.deploy.conftest import PG_PASSWORD, POD_SECRETS
+from ml_platform_tests.deploy.conftest import OBJECT_STORE_SECRET, PG_PASSWORD, POD_SECRETS, pod_config_maps
 from ml_platform_tests.deploy.job_checks import (DEFAULT_POD_RESOURCES, check_pod_job, materialized_assets,
                                                  resources_of)
 from ml_platform_tests.deploy.k8s_location import PROBE_SENSOR
@@ -35,8 +35,9 @@ def test_a_ui_launch_runs_as_a_sized_job_that_materializes_the_assets(deployment
     job = stand_in_api.job_for_run(run_id)
     check_job(job, run, resources_of(TRAINING_OP_TAGS))
 
-    env = container_env(job, config_maps={"ml-platform-env": platform_env}, secrets=POD_SECRETS)
+    env = container_env(job, config_maps=pod_config_maps(platform_env), secrets=POD_SECRETS)
     assert env["DAGSTER_PG_PASSWORD"] == PG_PASSWORD and env["DAGSTER_RUN_JOB_NAME"] == "__ASSET_JOB"
+    assert {key: env[key] for key in OBJECT_STORE_SECRET} == OBJECT_STORE_SECRET
     finished = run_container(job, env, tmp_path / "pod_home")
     assert finished.returncode == 0, finished.stderr[-3000:]
 

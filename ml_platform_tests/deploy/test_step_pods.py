@@ -14,7 +14,7 @@ from dagster_k8s.client import DagsterKubernetesClient
 from ml_platform.k8s import TRAINING_OP_TAGS
 from ml_platform_tests.conftest import FAST_TRAINING
 from ml_platform_tests.deploy import launch_paths
-from ml_platform_tests.deploy.conftest import PG_PASSWORD, POD_SECRETS
+from ml_platform_tests.deploy.conftest import PG_PASSWORD, POD_SECRETS, pod_config_maps
 from ml_platform_tests.deploy.job_checks import (DEFAULT_POD_RESOURCES, check_pod_job, materialized_assets,
                                                  resources_of)
 from ml_platform_tests.deploy.kubelet import Kubelet, container_env, run_container
@@ -40,7 +40,7 @@ def code_location() -> str:
 
 @pytest.fixture
 def pod_env_sources(deployment) -> dict:
-    return {"config_maps": {"ml-platform-env": deployment[2]}, "secrets": POD_SECRETS}
+    return {"config_maps": pod_config_maps(deployment[2]), "secrets": POD_SECRETS}
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_each_step_runs_in_a_job_of_its_own_sized_by_its_asset(deployment, stand
         declared = {var["name"]: var.get("value") for var in container["env"]}
         assert declared["DAGSTER_RUN_STEP_KEY"] == step and declared["DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS"]
         env = container_env(job, **pod_env_sources)
-        assert env["DAGSTER_PG_PASSWORD"] == PG_PASSWORD and env["ML_PLATFORM_DATA_DIR"]
+        assert env["DAGSTER_PG_PASSWORD"] == PG_PASSWORD and env["AWS_ACCESS_KEY_ID"]
 
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert materialized_assets(instance, run_id) == {dg.AssetKey(step) for step in STEPS}
