@@ -73,7 +73,8 @@ class Answering:
         engineer features the champion does not. A shadow that raises is counted by the writer."""
         answers = shadow.predict(add_features_to_rows(shadow.spec, [record["inputs"] for record in logged]))
         for record, (label, probabilities) in zip(logged, answers):
-            record["shadow"] = {"model_version": shadow.version, "prediction": label, "probabilities": probabilities}
+            record["shadow"] = {"model_version": shadow.version, "model_sha256": shadow.sha256, "prediction": label,
+                                "probabilities": probabilities}
         self.count(answers, shadow, "shadow")
 
     def count(self, answers: list[tuple[str, Any]], model: ServedModel, role: str) -> None:

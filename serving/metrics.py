@@ -48,7 +48,7 @@ def metrics() -> Metrics:
         batch_requests=Histogram("ml_platform_batch_requests", "HTTP requests merged into one model call",
                                  ["model_version"], buckets=BATCH_BUCKETS),
         model_info=Gauge("ml_platform_model_info", "1 for the model each role serves now",
-                         ["role", "model_version", "data_version", "code_version"],
+                         ["role", "model_version", "model_sha256", "data_version", "code_version"],
                          multiprocess_mode="livemax"),
         reloads=Counter("ml_platform_model_reloads", "Model swaps after the MLflow alias moved, by outcome",
                         ["role", "outcome"]),

@@ -72,7 +72,7 @@ class ServingState:
             self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,
                                           on_load=self.swap, on_failure=self._reload_failed,
                                           on_settled=self.refusals.clear, interval_seconds=settings.reload_seconds,
-                                          serving={"champion": self.champion.version} if self.champion else None,
+                                          serving={"champion": self.champion.identity} if self.champion else None,
                                           on_share=self._set_share)
             try:
                 self.follower.poll()
@@ -93,9 +93,9 @@ class ServingState:
             raise AliasRemoved("the champion alias is gone; keeping the current champion")
         info = self.metrics.model_info
         if current is not None:
-            info.labels(role, current.version, current.data_version, self.settings.code_version).set(0)
+            info.labels(role, current.version, current.sha256, current.data_version, self.settings.code_version).set(0)
         if served is not None:
-            info.labels(role, served.version, served.data_version, self.settings.code_version).set(1)
+            info.labels(role, served.version, served.sha256, served.data_version, self.settings.code_version).set(1)
         setattr(self, role, served)
         self.metrics.reloads.labels(role=role, outcome="loaded").inc()
         self.refusals.clear(role)
@@ -114,7 +114,8 @@ class ServingState:
         letting it answer traffic the loop would never see."""
         champion = self.champion.version if self.champion else None
         log_ok = self.writer is not None and self.writer.healthy
-        body = {"ready": champion is not None and log_ok, "champion": champion, "refused": self.refusals.listed(),
+        body = {"ready": champion is not None and log_ok, "champion": champion,
+                "champion_sha256": self.champion.sha256 if self.champion else None, "refused": self.refusals.listed(),
                 "inference_log": {"writable": log_ok, "error": self.writer.error if self.writer else "not started"}}
         return (200 if body["ready"] else 503), body
 
@@ -142,7 +143,7 @@ class ServingState:
             record.served_by.append(model)  # the middleware reads it for the response's version headers
             entry = {"record_id": record.record_id, "request_id": record.request_id, "timestamp": timestamp,
                      "model_version": model.version, "inputs": row, "prediction": label,
-                     "probabilities": probabilities, "data_version": model.data_version,
+                     "probabilities": probabilities, "data_version": model.data_version, "model_sha256": model.sha256,
                      "latency_ms": round((answered - record.arrived) * 1000, 2)}
             if model is not champion:
                 entry[ANSWERED_BY] = "challenger"

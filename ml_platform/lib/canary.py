@@ -85,5 +85,8 @@ def champion_view(record: dict) -> dict | None:
     shadow = record.get("shadow")
     if not shadow:
         return None
-    return {**record, **{k: shadow[k] for k in ("model_version", "prediction", "probabilities") if k in shadow},
-            ANSWERED_BY: "champion", "shadow": {k: record.get(k) for k in ("model_version", "prediction", "probabilities")}}
+    swapped = ("model_version", "prediction", "probabilities", "model_sha256")  # the last one is optional
+    front = {k: shadow[k] for k in swapped if k in shadow}
+    behind = {k: record.get(k) for k in swapped if k in record or k != "model_sha256"}
+    rest = {k: v for k, v in record.items() if k != "model_sha256"}  # the challenger's, not the champion's
+    return {**rest, **front, ANSWERED_BY: "champion", "shadow": behind}

@@ -17,10 +17,11 @@ where a derivation has no value), so what the model saw can be checked against t
 
 `record_id` is made by the server and unique per record (`<server request id>-<index in request>`):
 it is the id a label names. `request_id` is the caller's `X-Request-ID` (or the server's id when none
-was sent), kept for tracing and never trusted to be unique. Optional fields: `data_version` of the
+was sent), kept for tracing and never trusted to be unique. Optional fields: `data_version` and
+`model_sha256` (the registry's hash of its artifact: with the version, the model's identity) of the
 model that answered, `latency_ms` (from the request reaching the service to its answer being ready:
 queueing, features and the model call), `host` of the writer, and in shadow or canary mode `"shadow": {"model_version",
-"prediction", "probabilities"}`: the answer of the model that did not answer the client. On a canary
+"model_sha256", "prediction", "probabilities"}`: the answer of the model that did not answer the client. On a canary
 record the challenger answered (`model_version` is its version, `"answered_by": "challenger"`) and the
 shadow is the champion; `"challenger_failed": true` marks a canary record the champion answered because
 the challenger failed (`canary.py`). A line without its final newline is a write cut short by a crash:

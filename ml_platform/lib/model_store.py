@@ -18,6 +18,9 @@ from ml_platform.lib.model_format import ModelIntegrityError, dumps, loads_verif
 
 MODEL_FILE = "model.skops"
 SPEC_FILE = "spec.json"
+# The registry's `model_sha256` of the version a stored model was promoted from: the store's own
+# `sha256` covers its re-serialized bytes, this label names which logged model they are.
+REGISTRY_SHA256_LABEL = "model_sha256"
 
 
 class ModelNotInStore(LookupError):
@@ -60,6 +63,11 @@ def staged_champion(home: str, model_name: str, mlflow_version: str, model: Any,
         Path(stored.path_of(MODEL_FILE)).write_bytes(payload)
         Path(stored.path_of(SPEC_FILE)).write_text(spec_json)
         yield tag
+
+
+def registry_sha256(stored: Any) -> str:
+    """The registry's model_sha256 recorded at promotion ("" for a model staged before it was recorded)."""
+    return stored.info.labels.get(REGISTRY_SHA256_LABEL, "")
 
 
 def find(home: str, tag: str) -> Any | None:

@@ -63,24 +63,31 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, str(value))
 
-    def load_model(self, version: str) -> Any:
+    def load_model(self, version: str, expected_sha256: str | None = None) -> Any:
         """The version's fitted pipeline, checked against its sha256 tag and built by skops (no pickle)."""
+        return self.load_logged(version, expected_sha256)[0]
+
+    def load_logged(self, version: str, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
+        """The fitted pipeline and its MLmodel metadata (the dataset spec it was trained on).
+
+        `expected_sha256` is the `model_sha256` tag a caller already read (the alias follower reads it
+        with the alias), so the bytes loaded are the ones it named; else the tag is read here."""
         from mlflow.artifacts import download_artifacts
+        from mlflow.models import Model
 
         from ml_platform.lib.mlflow_flavor import MODEL_FILE
         from ml_platform.lib.model_format import ModelIntegrityError, loads_verified
 
         where = f"models:/{self.model_name}/{version}"
-        recorded = self.version_tags(version).get(MODEL_SHA256_TAG)
+        recorded = expected_sha256 or self.version_tags(version).get(MODEL_SHA256_TAG)
         if not recorded:
             raise ModelIntegrityError(f"{where}: no {MODEL_SHA256_TAG} tag to check it against, so it is not loaded")
-        source = self.client.get_model_version_download_uri(self.model_name, version)
+        source = self.client.get_model_version_download_uri(self.model_name, version).rstrip("/")
         with tempfile.TemporaryDirectory() as folder:
-            path = download_artifacts(artifact_uri=f"{source.rstrip('/')}/{MODEL_FILE}", dst_path=folder,
-                                      tracking_uri=self.tracking_uri)
-            data = Path(path).read_bytes()
-        return loads_verified(data, recorded, where)
-
+            files = [download_artifacts(artifact_uri=f"{source}/{name}", dst_path=folder, tracking_uri=self.tracking_uri)
+                     for name in (MODEL_FILE, "MLmodel")]
+            data, metadata = Path(files[0]).read_bytes(), Model.load(files[1]).metadata or {}
+        return loads_verified(data, recorded, where), dict(metadata)
 
 def from_environment(command: str) -> tuple[Registry, str] | None:
     """The registry of the current dataset and the BentoML home, as the Makefile sets them for `command`;

@@ -1,7 +1,9 @@
 """A model as the service holds it: the fitted pipeline plus the versions every answer must carry.
 
 A `ServedModel` is immutable; a reload builds a new one and swaps the reference, so a batch that
-started on the old model finishes on it and no request ever sees half a swap. Complete rows are
+started on the old model finishes on it and no request ever sees half a swap. A model is identified by
+its version and its `sha256`, the registry's `model_sha256` tag (the hash of the logged artifact's
+bytes), so a fresh registry's "v1" is never taken for another registry's "v1". Complete rows are
 predicted through the pipeline's compiled numpy form when it reproduces the pipeline exactly
 (`compiled_pipeline`), everything else through the pipeline itself.
 """
@@ -26,6 +28,7 @@ class ServedModel:
     spec: DatasetSpec
     source: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""  # the registry's model_sha256 of this version; "" if it was never recorded
     compiled: CompiledPipeline | None = field(default=None, init=False, repr=False, compare=False)
     classes: list[str] = field(default_factory=list, init=False, compare=False)
     columns: list[str] = field(default_factory=list, init=False, compare=False)
@@ -56,9 +59,13 @@ class ServedModel:
             answers.append((classes[best], {c: round(p, 6) for c, p in zip(classes, row)}))
         return answers
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        return self.version, self.sha256
+
     def describe(self) -> dict[str, Any]:
-        return {"model_version": self.version, "data_version": self.data_version, "source": self.source,
-                "classes": self.classes, "metrics": self.metrics}
+        return {"model_version": self.version, "model_sha256": self.sha256, "data_version": self.data_version,
+                "source": self.source, "classes": self.classes, "metrics": self.metrics}
 
 
 def single_threaded(model: Any) -> Any:
@@ -76,7 +83,30 @@ def from_store(stored: Any) -> ServedModel:
     return ServedModel(single_threaded(model), stored_version(stored),
                        labels.get("data_version", ""),
                        DatasetSpec.model_validate(model_store.read_spec_json(stored.path)),
-                       source=str(stored.tag), metrics=dict(metadata.get("metrics") or {}))
+                       source=str(stored.tag), metrics=dict(metadata.get("metrics") or {}),
+                       sha256=model_store.registry_sha256(stored))
+
+
+def from_registry(registry: Any, version: str, tags: dict[str, str], fallback: DatasetSpec) -> ServedModel:
+    """A version straight from MLflow's artifact store, loaded only if its bytes match the `model_sha256`
+    in `tags` (read from the registry with the alias, so what is loaded is what the alias named).
+
+    The spec is the one the model was logged with (its MLmodel metadata; `fallback` for a model logged
+    without one), refused unless it names exactly the model's inputs."""
+    from ml_platform.lib.features import model_spec
+    from ml_platform.lib.mlflow_flavor import SPEC_KEY
+    from ml_platform.lib.model_format import ModelIntegrityError
+    from ml_platform.lib.registry import MODEL_SHA256_TAG
+
+    sha = tags.get(MODEL_SHA256_TAG, "")
+    where = f"models:/{registry.model_name}/{version}"
+    if not sha:
+        raise ModelIntegrityError(f"{where}: no {MODEL_SHA256_TAG} tag to check it against, so it is not loaded")
+    model, metadata = registry.load_logged(version, sha)
+    spec = DatasetSpec.model_validate(metadata[SPEC_KEY]) if SPEC_KEY in metadata else fallback
+    if list(getattr(model, "feature_names_in_", [])) != model_spec(spec).feature_names:
+        raise ModelIntegrityError(f"{where}: its logged spec does not name the model's inputs")
+    return ServedModel(single_threaded(model), version, tags.get("data_version", ""), spec, source=where, sha256=sha)
 
 
 def stored_version(stored: Any) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from ml_platform.lib.model_store import MODEL_FILE
+from ml_platform.lib.registry import MODEL_SHA256_TAG
 from ml_platform_tests.serving.conftest import RECORD, serving
 from ml_platform_tests.tampering import tampered
 from ml_platform_tests.waiting import eventually
@@ -39,8 +40,13 @@ def refused_gauge(client, version: str) -> float | None:
 
 def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(platform):
     registry = platform.registry
+
+    def sha(version: str) -> str:
+        return registry.version_tags(version)[MODEL_SHA256_TAG]
+
     with serving(platform) as service, service.client() as client:
-        assert client.get("/readyz").json() == {"ready": True, "champion": "1", "refused": [], "inference_log": LOG_OK}
+        assert client.get("/readyz").json() == {"ready": True, "champion": "1", "champion_sha256": sha("1"),
+                                                 "refused": [], "inference_log": LOG_OK}
         try:
             with corrupted(platform, "2"):
                 registry.set_champion("2")
@@ -59,7 +65,8 @@ def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(
                 registry.set_champion("2")
                 eventually(lambda: client.get("/readyz").json()["refused"])
             eventually(lambda: client.post("/predict", json=RECORD).json()[0]["model_version"] == "2")
-            assert client.get("/readyz").json() == {"ready": True, "champion": "2", "refused": [], "inference_log": LOG_OK}
+            assert client.get("/readyz").json() == {"ready": True, "champion": "2", "champion_sha256": sha("2"),
+                                                     "refused": [], "inference_log": LOG_OK}
             assert refused_gauge(client, "2") == 0
         finally:
             registry.set_champion("1")

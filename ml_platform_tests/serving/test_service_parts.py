@@ -47,7 +47,7 @@ def test_a_swap_that_cannot_be_served_is_refused_and_the_champion_kept(tmp_path)
     state._reload_failed("champion", "2", ModelIntegrityError("altered"))
     labels = {"role": "champion", "model_version": "2", "reason": "checksum_mismatch"}
     assert REGISTRY.get_sample_value("ml_platform_model_refused", labels) == 1
-    assert state.readiness() == (200, {"ready": True, "champion": "1", "refused": [
+    assert state.readiness() == (200, {"ready": True, "champion": "1", "champion_sha256": "", "refused": [
         {**labels, "detail": "altered"}], "inference_log": {"writable": True, "error": None}})
     state.writer.close()
     state.refusals.clear("champion")
@@ -60,11 +60,11 @@ def test_a_refused_version_is_retried_with_a_doubling_delay_and_reported_once(tm
     failures, settled, attempts = [], [], []
     follower = AliasFollower(f"sqlite:///{tmp_path / 'mlflow.db'}", SPEC, str(tmp_path), {"champion": "champion"},
                              on_load=lambda role, model: None, on_failure=lambda *args: failures.append(args[:2]),
-                             on_settled=settled.append, interval_seconds=1.0, serving={"champion": "1"})
+                             on_settled=settled.append, interval_seconds=1.0, serving={"champion": ("1", "")})
     alias = ["2"]
     monkeypatch.setattr(follower.registry, "alias_tags", lambda name: (alias[0], {}))
 
-    def broken(role, version):
+    def broken(role, named, tags):
         attempts.append(now[0])
         raise ModelIntegrityError("altered")
 

@@ -8,7 +8,7 @@ from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import AliasMove
 from ml_platform.lib.canary import CANARY_TAG
 from ml_platform.lib.promotion import promote, verify_stored
-from ml_platform.lib.registry import CHALLENGER, CHAMPION
+from ml_platform.lib.registry import CHALLENGER, CHAMPION, MODEL_SHA256_TAG
 from ml_platform.lib.training_identity import same_training
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
 
@@ -97,8 +97,9 @@ def promoted_model(context: dg.AssetExecutionContext, evaluation_report: dict, t
 def _stage(bento_store: BentoStore, registry, spec, version: str, metrics: dict):
     tags = registry.version_tags(version)
     return model_store.staged_champion(
-        bento_store.home_path, spec.name, version, registry.load_model(version),
+        bento_store.home_path, spec.name, version, registry.load_model(version, tags.get(MODEL_SHA256_TAG)),
         spec.model_dump_json(),
-        labels={"dataset": spec.name, "data_version": tags.get("data_version", "")},
+        labels={"dataset": spec.name, "data_version": tags.get("data_version", ""),
+                model_store.REGISTRY_SHA256_LABEL: tags.get(MODEL_SHA256_TAG, "")},  # which logged model
         metadata={"metrics": metrics, "estimator": tags.get("estimator", "")},
     )
