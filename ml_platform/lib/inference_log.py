@@ -1,13 +1,17 @@
-"""The inference log: the contract between the service (many writers) and the closed loop (one reader).
+"""The inference log: the contract between the service (many writers) and the closed loop (its readers).
 
-Layout: one folder, shared by every replica and worker. Each writer appends to files only it owns,
-`<stem>.jsonl.part`, and closes a file by renaming it to `<stem>.jsonl` (atomic). A stem names its
+Layout: `<storage root>/inference_log`, shared by every replica and worker. Each writer appends to files
+only it owns, `<stem>.jsonl.part`, and closes a file by renaming it to `<stem>.jsonl` (atomic). On an
+object store (s3://) the `.part` files stay in the writer's local spool (`ML_PLATFORM_LOG_SPOOL`, an
+emptyDir of the pod) and each closed file is uploaded whole as `<root>/inference_log/<stem>.jsonl`, one
+PUT, so readers there only ever see whole closed files (`inference_log_upload.py`). A stem names its
 owner uniquely across hosts:
 
     inference-<UTC yyyymmddThhmmss.ffffff>-<pid>-<process start ticks>-<random hex>-<host>
 
 The reader takes only closed files, and moves each one it has consumed into `consumed/`, so no order
-of closing can make it skip one. Each line is one record:
+of closing can make it skip one. Two readers consuming at once are safe: a file the other moved away is
+skipped, and a file's batch is only created where none exists, so each lands once. Each line is one record:
 
     {"record_id": str, "request_id": str, "timestamp": ISO-8601 UTC, "model_version": str,
      "inputs": {feature: value, ...}, "prediction": str, "probabilities": {class: float, ...}}
