@@ -119,14 +119,27 @@ def closed_files_since(log_dir: str | os.PathLike, since: datetime,
     its last write (an object's is its upload, later still), so one last written before it holds none.
     The margin covers storage whose clock lags the caller's; callers still filter records by their own
     timestamps."""
-    cutoff, recent = (since - clock_margin).timestamp(), []
-    for path in all_closed_files(log_dir):
+    cutoff, recent, folder = (since - clock_margin).timestamp(), [], as_folder(log_dir)
+    if is_remote(folder):  # the listing carries each object's time: no request per file of the history
+        return [path for sub in (folder / CONSUMED_DIR, folder) for path, at in _listed(sub) if at >= cutoff]
+    for path in all_closed_files(folder):
         try:
             if modified_at(path) >= cutoff:
                 recent.append(path)
         except FileNotFoundError:  # moved to consumed/ after the listing: the next run reads it there
             continue
     return recent
+
+
+def _listed(folder: UPath) -> list[tuple[UPath, float]]:
+    """Closed files directly under an object-store prefix with their Last-Modified, from one listing."""
+    try:
+        entries = folder.fs.ls(folder.path, detail=True)
+    except FileNotFoundError:
+        return []
+    named = [(entry["name"].rsplit("/", 1)[-1], entry) for entry in entries if entry.get("type") == "file"]
+    return sorted((folder / name, entry["LastModified"].timestamp())
+                  for name, entry in named if name.endswith(CLOSED_SUFFIX))
 
 
 def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
