@@ -1,9 +1,10 @@
 """A stand-in for the Kubernetes API server on 127.0.0.1: it records the Jobs it is sent.
 
 It answers the calls dagster-k8s makes around a run (create a Job, read its status, list its pods,
-delete it, read its pod's log) the way the API server does, so the real kubernetes client, the real
-K8sRunLauncher and the real `k8s_job_executor` talk HTTP to it unchanged. A kubeconfig pointing at it
-is written for them. Run Jobs are only recorded; step Jobs are also run, by the `kubelet` a test sets.
+delete it, read its pod's log; and for run monitoring's debug message, list a Job, a pod and their
+events) the way the API server does, so the real kubernetes client, the real K8sRunLauncher and the
+real `k8s_job_executor` talk HTTP to it unchanged. A kubeconfig pointing at it is written for them.
+Jobs are only recorded, unless the `kubelet` a test sets runs them (step Jobs; run Jobs if asked).
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from ml_platform_tests.deploy.kubelet import Kubelet
 
 JOBS = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/?]+))?(?:/status)?")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/?]+)/log)?")
+EVENTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events")
+
+
+def _selector(path: str, kind: str, prefix: str) -> str | None:
+    """The value a `labelSelector` or `fieldSelector` of the form `prefix=value` asks for."""
+    value = parse_qs(urlsplit(path).query).get(kind, [""])[0]
+    return value.removeprefix(prefix) if value.startswith(prefix) else None
 
 
 class StandInApiServer:
@@ -89,7 +97,7 @@ class StandInApiServer:
                 body["metadata"]["namespace"] = match["ns"]
                 server.jobs.append(body)
                 kubelet = server.kubelet
-                if kubelet and body["metadata"]["labels"].get("app.kubernetes.io/component") == "step_worker":
+                if kubelet and kubelet.runs(body):
                     kubelet.start(body)
                 self._reply(201, {**body, "status": {}})
 
@@ -98,16 +106,27 @@ class StandInApiServer:
                 if pods and pods["name"]:
                     return self._reply(200, kubelet.log(pods["name"]) if kubelet else "")
                 if pods:
-                    selector = parse_qs(urlsplit(self.path).query).get("labelSelector", [""])[0]
-                    job_name = selector.removeprefix("job-name=") if selector.startswith("job-name=") else ""
-                    items = kubelet.pods(job_name) if kubelet else []
+                    job_name = _selector(self.path, "labelSelector", "job-name=")
+                    pod_name = _selector(self.path, "fieldSelector", "metadata.name=")
+                    items = [] if not kubelet else kubelet.pods(job_name) if job_name else [
+                        pod for job in server.jobs for pod in kubelet.pods(job["metadata"]["name"])
+                        if pod["metadata"]["name"] == pod_name]
                     return self._reply(200, {"kind": "PodList", "apiVersion": "v1", "items": items})
+                if EVENTS.match(self.path):
+                    return self._reply(200, {"kind": "EventList", "apiVersion": "v1", "items": []})
+                match = JOBS.match(self.path)
+                if match and not match["name"]:
+                    name = _selector(self.path, "fieldSelector", "metadata.name=")
+                    items = [self._with_status(j) for j in server.jobs if j["metadata"]["name"] == name]
+                    return self._reply(200, {"kind": "JobList", "apiVersion": "batch/v1", "items": items})
                 job = self._named_job()
                 if job is None:
                     return self._reply(404, {"kind": "Status", "status": "Failure", "code": 404})
-                name = job["metadata"]["name"]
-                status = kubelet.job_status(name) if kubelet and kubelet.has_job(name) else {"active": 1}
-                self._reply(200, {**job, "status": status})
+                self._reply(200, self._with_status(job))
+
+            def _with_status(self, job: dict) -> dict:
+                name, kubelet = job["metadata"]["name"], server.kubelet
+                return {**job, "status": kubelet.job_status(name) if kubelet and kubelet.has_job(name) else {"active": 1}}
 
             def do_DELETE(self) -> None:
                 self._reply(200, {"kind": "Status", "status": "Success"})

@@ -30,6 +30,6 @@ def test_the_kubernetes_instance_config_loads_into_a_real_instance(k8s_instance_
         assert isinstance(coordinator, AssetSizedRunCoordinator)
         assert coordinator.get_run_queue_config().max_concurrent_runs == 4
 
-        assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 1
+        assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert instance.scheduler.__class__.__name__ == "DagsterDaemonScheduler"
