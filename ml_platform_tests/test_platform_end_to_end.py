@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import bentoml
 import dagster as dg
+from bentoml._internal.bento import BentoStore
 from mlflow import MlflowClient
 
 from ml_platform.lib import model_store
-from ml_platform.lib.storage import files_in, is_remote, storage_path
+from ml_platform.lib.storage import files_in, is_remote, local_copy, storage_path
 from ml_platform.quickstart import run_platform, summary
 from ml_platform_tests.conftest import write_spec
 
@@ -66,6 +68,11 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
     bento = latest_metadata(instance, "bento")
     assert Path(bento["bento_path"], "bento.yaml").exists()
     assert promoted["bento_model_tag"] in Path(bento["bento_path"], "bento.yaml").read_text()
+    archive = storage_path(bento["bento_archive"])  # what an image build starts from, in the storage root
+    assert str(archive).startswith(str(platform.storage / "bentos")) and archive.stat().st_size > 10_000
+    with local_copy(archive) as local:
+        imported = bentoml.import_bento(str(local), _bento_store=BentoStore(str(platform.root / "imported")))
+    assert str(imported.tag) == bento["bento_tag"]
 
     client = MlflowClient(platform.resources["mlflow_tracking"].tracking_uri)
     runs = client.search_runs(client.get_experiment_by_name(spec.name).experiment_id)

@@ -1,12 +1,16 @@
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import dagster as dg
+from upath import UPath
 
 from ml_platform.lib.champion_bento import MODEL_TAG_LABEL, bento_for
-from ml_platform.resources import BentoStore, DatasetResource
+from ml_platform.lib.storage import is_remote
+from ml_platform.resources import BentoStore, DatasetResource, PlatformStorage
 
 MODEL_TAG_ENV = "ML_PLATFORM_MODEL_TAG"
 
@@ -19,11 +23,13 @@ MODEL_TAG_ENV = "ML_PLATFORM_MODEL_TAG"
     code_version="1",
 )
 def bento(context: dg.AssetExecutionContext, promoted_model: dict, dataset: DatasetResource,
-          bento_store: BentoStore) -> dg.Output[dict]:
+          bento_store: BentoStore, storage: PlatformStorage) -> dg.Output[dict]:
     """The Bento of `serving/` with the champion inside, ready for `bentoml serve` or a container image.
 
     Built once per champion: a Bento already built for this model is reused. Its `model_tag` label
-    is how the served Bento (or a container built from it) knows its own model, with no setting.
+    is how the served Bento (or a container built from it) knows its own model, with no setting. The
+    Bento is also exported to `<storage>/bentos/<dataset>/`: a run pod's BentoML home dies with the pod,
+    so that archive is what an image build (`bentoml import` + `containerize`) starts from.
     """
     model_tag = promoted_model["bento_model_tag"]
     home = bento_store.home_path
@@ -43,12 +49,36 @@ def bento(context: dg.AssetExecutionContext, promoted_model: dict, dataset: Data
     else:
         context.log.info(f"reusing {existing.tag}, already built for {model_tag}")
     tag = str(existing.tag)
-    return dg.Output({"bento_tag": tag, "model_tag": model_tag, "path": existing.path},
+    archive = export_archive(existing, home, storage.root / "bentos" / dataset.load().name)
+    return dg.Output({"bento_tag": tag, "model_tag": model_tag, "path": existing.path, "archive": str(archive)},
                      data_version=dg.DataVersion(tag), metadata={
         "bento_tag": tag,
         "model_tag": model_tag,
         "champion_version": promoted_model["champion_version"],
         "bento_path": dg.MetadataValue.path(existing.path),
+        "bento_archive": dg.MetadataValue.path(str(archive)),
         "serve": dg.MetadataValue.md(f"`BENTOML_HOME={home} bentoml serve {tag} --host 127.0.0.1`"),
     })
 
+
+def export_archive(built, home: str, folder: UPath) -> UPath:
+    """`<folder>/<name>-<version>.bento` (BentoML's export format), written once per Bento. Exported by
+    BentoML's CLI with this store's home: an export resolves the Bento's models in its process's home."""
+    archive = folder / f"{built.tag.name}-{built.tag.version}.bento"
+    if archive.exists():
+        return archive
+    with tempfile.TemporaryDirectory(prefix="bento-export-") as local:
+        exported = os.path.join(local, archive.name)
+        command = [sys.executable, "-m", "bentoml", "export", str(built.tag), exported]
+        done = subprocess.run(command, env={**os.environ, "BENTOML_HOME": home, "BENTOML_DO_NOT_TRACK": "True"},
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise dg.Failure(f"bentoml export failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        if is_remote(archive):
+            archive.fs.put_file(exported, archive.path)  # one object, whole or absent
+        else:  # copied beside its final name, then renamed: never half an archive
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            partial = archive.with_name(f".{archive.name}.partial")
+            shutil.copyfile(exported, partial)
+            os.replace(partial, archive)
+    return archive
