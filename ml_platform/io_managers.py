@@ -60,8 +60,10 @@ class _ParquetIOManager(_AllBatchesIOManager):
         write_atomic(path, buffer.getvalue())
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        """Only the input's `columns` when it names them: Parquet reads just those column chunks."""
+        columns = (context.definition_metadata or {}).get("columns")
         with path.open("rb") as f:
-            return pd.read_parquet(f)
+            return pd.read_parquet(f, columns=list(columns) if columns else None)
 
 
 class _JsonIOManager(_AllBatchesIOManager):

@@ -1,9 +1,10 @@
 """The training window holds the newest batches by landing time, whatever their names."""
 
 import dagster as dg
+import pytest
 
 from ml_platform.lib.generator import Knobs, customer_segmentation
-from ml_platform.lib.spec import load_spec
+from ml_platform.lib.spec import SpecError, load_spec
 from ml_platform.lib.training_set import choose_window
 from ml_platform_tests.conftest import DEFAULT_SPEC, write_spec
 
@@ -56,3 +57,9 @@ def test_the_training_set_takes_the_newest_batches_in_the_order_they_landed(make
     metadata = result.asset_materializations_for_node("training_set")[0].metadata
     assert metadata["batches"].value == ["inference-00002.csv", "batch-00003.csv"]
     assert metadata["landing_order"].value == landed
+
+
+def test_a_row_budget_too_small_to_split_fails_at_load_naming_the_field(tmp_path):
+    with pytest.raises(SpecError, match=r"training\.window_rows: Input should be greater than or equal to 100"):
+        load_spec(write_spec(tmp_path / "spec.yaml", DEFAULT_SPEC, training={"window_rows": 10}))
+    assert load_spec(DEFAULT_SPEC).training.window_rows == 1_000_000

@@ -88,6 +88,9 @@ class Thresholds(_Strict):
 class Training(_Strict):
     test_size: float = Field(default=0.25, gt=0, lt=1)
     window_batches: int = Field(default=20, ge=1)
+    # The window's row budget: newest batches are taken while they fit; a single newest batch larger than
+    # the budget is sampled down to it (seeded). Bounds a retrain's memory and fit time whatever lands.
+    window_rows: int = Field(default=1_000_000, ge=100)
     cv_folds: int = Field(default=3, ge=2)
     seed: int = 42
     # When the scheduled retrain looks for data the champion has not seen (UTC cron; Mondays 06:00).

@@ -18,11 +18,22 @@ class Window:
     batches: list[str]
     excluded: dict[str, str]
     landing_order: list[str]
+    rows: int = 0  # valid rows in `batches`, before any sampling
+    sample_rows: int | None = None  # set when the one newest batch exceeds the row budget: sample it to this
+    full: bool = False  # the batch count or the row budget was reached: older batches cannot enter
+
+
+def training_columns(spec: DatasetSpec) -> list[str]:
+    """The columns a training set keeps, in the `features` files' order: the spec's fields, the target, the
+    derived features. Anything else a batch carries is never read (Parquet column pruning)."""
+    return [*spec.columns, *(d.name for d in spec.derived)]
 
 
 def choose_window(valid_counts: dict[str, int], rejected_counts: dict[str, int],
                   spec: DatasetSpec, landing_order: list[str]) -> Window:
-    """The newest `window_batches` batches, by landing time, whose rejected share is within the limit.
+    """The newest batches, by landing time, whose rejected share is within the limit: at most
+    `window_batches` of them and, newest first, only while their rows fit `window_rows` (a batch is never
+    split, unless the newest alone exceeds the budget: then it is sampled down to it).
 
     Landing order, not name order: names come from many writers (`batch-*`, `inference-*`), so the
     newest name is not the newest batch, and a retrain must include the batch whose drift triggered it.
@@ -44,7 +55,16 @@ def choose_window(valid_counts: dict[str, int], rejected_counts: dict[str, int],
             excluded[key] = "no valid rows"
         else:
             eligible.append(key)
-    return Window(batches=eligible[-spec.training.window_batches:], excluded=excluded, landing_order=ordered)
+    chosen, rows, budget = [], 0, spec.training.window_rows
+    full = len(eligible) >= spec.training.window_batches
+    for key in reversed(eligible[-spec.training.window_batches:]):
+        if chosen and rows + valid_counts[key] > budget:
+            full = True
+            break
+        chosen.append(key)
+        rows += valid_counts[key]
+    return Window(batches=chosen[::-1], excluded=excluded, landing_order=ordered, rows=rows,
+                  sample_rows=budget if rows > budget else None, full=full or rows >= budget)
 
 
 def build_training_set(frames: dict[str, pd.DataFrame], window: Window, spec: DatasetSpec) -> pd.DataFrame:
@@ -52,6 +72,8 @@ def build_training_set(frames: dict[str, pd.DataFrame], window: Window, spec: Da
     if not window.batches:
         raise ValueError(f"no batch is eligible for training; excluded: {window.excluded or 'none landed'}")
     data = pd.concat([frames[k].assign(**{BATCH: k}) for k in window.batches], ignore_index=True)
+    if window.sample_rows is not None and len(data) > window.sample_rows:  # one batch over the row budget
+        data = data.sample(n=window.sample_rows, random_state=spec.training.seed).sort_index().reset_index(drop=True)
     labels = data[spec.target.name]
     counts = labels.value_counts()
     too_rare = counts[counts < 2].index.tolist()

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from ml_platform.lib.bounded_metadata import bounded_dict
 from ml_platform.lib.labels import read_labels
 from ml_platform.lib.live_performance import labelled_predictions, window_metrics
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
@@ -37,4 +38,5 @@ def live_performance(context: dg.AssetExecutionContext, dataset: DatasetResource
         context.log.warning(f"label file {name} not used: {reason}")
     context.log.info(f"live {metric} of v{metrics['model_version']}: {metrics.get(metric, float('nan')):.4f} "
                      f"on {metrics['labelled']} labelled predictions; below threshold: {below}")
-    return dg.Output(result, metadata={k: v for k, v in result.items() if v is not None})
+    metadata = {k: v for k, v in result.items() if v is not None and k != "unreadable_label_files"}
+    return dg.Output(result, metadata={**metadata, **bounded_dict("unreadable_label_files", labels.unreadable)})

@@ -4,12 +4,12 @@ import pandas as pd
 from ml_platform.defs.partitions import batches
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.defs.training.config import TrainingConfig
+from ml_platform.defs.training.window import window_from_records
 from ml_platform.k8s import TRAINING_OP_TAGS
+from ml_platform.lib.bounded_metadata import bounded_dict, bounded_list
 from ml_platform.lib.features import model_spec
-from ml_platform.lib.training_set import SPLIT, build_training_set, choose_window, content_version
+from ml_platform.lib.training_set import SPLIT, build_training_set, content_version, training_columns
 from ml_platform.resources import DatasetResource, MlflowTracking
-
-ALL_BATCHES = {"allow_missing_partitions": True}
 
 
 @dg.asset(
@@ -17,25 +17,31 @@ ALL_BATCHES = {"allow_missing_partitions": True}
     kinds={"pandas", "sklearn"},
     io_manager_key="parquet_io_manager",
     owners=["team:ml-platform"],
-    code_version="1",
+    code_version="2",
     retry_policy=TRANSIENT_RETRY,
     pool="retrain",  # with run granularity (dagster.yaml): at most one run holding a retrain's steps at a time
-    ins={"features": dg.AssetIn(metadata=ALL_BATCHES), "rejected_rows": dg.AssetIn(metadata=ALL_BATCHES)},
+    deps=["features", "rejected_rows"],  # read by this step itself: only the window's partitions and columns
+    required_resource_keys={"dataset", "parquet_io_manager"},  # the IO manager `features` is stored with
 )
-def training_set(context: dg.AssetExecutionContext, features: dict[str, pd.DataFrame],
-                 rejected_rows: dict[str, pd.DataFrame], dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
+def training_set(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
     """The newest batches' features by landing time, minus any batch over the rejection limit, split with a fixed seed.
 
-    Landing time is the order in which the batches' partitions were added (Dagster lists dynamic
-    partitions in insertion order), so a newly landed batch is in the retrain it triggered, whatever its name.
+    The window (`window_batches`, `window_rows`) is chosen from the row counts in the newest
+    batches' materialization metadata, then only its partitions and the model's columns are read,
+    through the `features` IO manager: the cost follows the window, never the number of batches landed.
+    Landing time is the order the partitions were added, so a newly landed batch is in the retrain
+    it triggered, whatever its name.
     """
-    spec = dataset.load()
-    landing_order = context.instance.get_dynamic_partitions(batches.name)  # in the order they were added
-    window = choose_window({k: len(v) for k, v in features.items()},
-                           {k: len(v) for k, v in rejected_rows.items()}, spec, list(landing_order))
+    spec = context.resources.dataset.load()
+    window = window_from_records(context.instance, spec)
     for key, reason in window.excluded.items():
         context.log.warning(f"batch {key} left out of training: {reason}")
-    data = build_training_set(features, window, spec)
+    columns = training_columns(spec)
+    io_manager = context.resources.parquet_io_manager
+    frames = {key: io_manager.load_input(dg.build_input_context(
+        asset_key=dg.AssetKey("features"), partition_key=key, asset_partitions_def=batches,
+        definition_metadata={"columns": columns}, instance=context.instance)) for key in window.batches}
+    data = build_training_set(frames, window, spec)
     version = content_version(data)
     split_counts = data[SPLIT].value_counts().to_dict()
     return dg.Output(data, data_version=dg.DataVersion(version), metadata={
@@ -43,9 +49,12 @@ def training_set(context: dg.AssetExecutionContext, features: dict[str, pd.DataF
         "data_version": version,
         "train_rows": split_counts.get("train", 0),
         "test_rows": split_counts.get("test", 0),
-        "batches": dg.MetadataValue.json(window.batches),
-        "landing_order": dg.MetadataValue.json(window.landing_order),
-        "excluded_batches": dg.MetadataValue.json(window.excluded),
+        "batches": dg.MetadataValue.json(window.batches),  # at most `window_batches`
+        "partitions_read": len(frames),
+        "window_rows": window.rows,
+        "sampled_to_rows": window.sample_rows or 0,
+        **bounded_list("landing_order", window.landing_order),  # the batches looked at, newest last
+        **bounded_dict("excluded_batches", window.excluded),
         "class_balance": dg.MetadataValue.json(data[spec.target.name].value_counts().to_dict()),
     })
 
