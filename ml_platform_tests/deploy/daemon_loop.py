@@ -73,9 +73,9 @@ class DaemonLoop:
 @pytest.fixture
 def run_kubelet(stand_in_api, deployment, tmp_path):
     """A kubelet that runs run Jobs as well as step Jobs, for this test only (the stand-in is shared)."""
-    from ml_platform_tests.deploy.conftest import POD_SECRETS
+    from ml_platform_tests.deploy.conftest import POD_SECRETS, pod_config_maps
 
-    kubelet = Kubelet(config_maps={"ml-platform-env": deployment[2]}, secrets=POD_SECRETS,
+    kubelet = Kubelet(config_maps=pod_config_maps(deployment[2]), secrets=POD_SECRETS,
                       dagster_home=tmp_path / "pod_home", components=("run_worker", "step_worker"))
     stand_in_api.kubelet = kubelet
     yield kubelet

@@ -15,7 +15,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform_tests.conftest import FAST_TRAINING
 from ml_platform_tests.deploy import launch_paths
-from ml_platform_tests.deploy.conftest import POD_SECRETS
+from ml_platform_tests.deploy.conftest import POD_SECRETS, pod_config_maps
 from ml_platform_tests.deploy.kubelet import container_env, run_container
 
 
@@ -55,7 +55,7 @@ def test_a_second_retrain_waits_queued_until_the_first_finishes(deployment, stan
     assert "dagster/job" not in run.tags  # what the old tag limit matched on
 
     job = stand_in_api.job_for_run(first)
-    env = container_env(job, config_maps={"ml-platform-env": platform_env}, secrets=POD_SECRETS)
+    env = container_env(job, config_maps=pod_config_maps(platform_env), secrets=POD_SECRETS)
     finished = run_container(job, env, tmp_path / "pod_home")
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert instance.get_run_by_id(first).status == dg.DagsterRunStatus.SUCCESS
