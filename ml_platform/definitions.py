@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_platform.defs.retention.settings import RetentionSettings
 from ml_platform.defs.training.schedules import retrain_schedule
 from ml_platform.io_managers import JsonIOManager, ParquetIOManager
 from ml_platform.k8s import platform_executor
@@ -36,6 +37,7 @@ def platform_resources(spec_path, data_dir, tracking_uri, artifact_root, bentoml
         "bento_store": BentoStore(home=bentoml_home, project_dir=str(PROJECT_DIR)),
         "parquet_io_manager": ParquetIOManager(base_dir=data_dir),
         "json_io_manager": JsonIOManager(base_dir=data_dir),
+        "retention": RetentionSettings(),  # the policy's defaults; a deployment sets its own here
     }
 
 

@@ -1,0 +1,1 @@
+"""Retention: the declared policy, carried out daily (`retention_report`, group `maintenance`)."""
