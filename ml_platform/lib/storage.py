@@ -124,8 +124,9 @@ def files_in(folder: UPath, pattern: str = "*") -> list[UPath]:
         listing = folder.fs.ls(folder.path, detail=True)
     except FileNotFoundError:
         return []
-    names = [entry["name"].rsplit("/", 1)[-1] for entry in listing if entry.get("type") == "file"]
-    return sorted(folder / name for name in names if fnmatch.fnmatchcase(name, pattern))
+    names = [entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in listing
+             if entry.get("type") == "file" and not entry["name"].endswith("/")]  # "folder/" markers are no files
+    return sorted(folder / name for name in names if name and fnmatch.fnmatchcase(name, pattern))
 
 
 def modified_at(path: UPath) -> float:
