@@ -40,9 +40,9 @@ def test_two_consumers_at_once_land_every_record_once_and_neither_fails(storage_
     consumers = [subprocess.Popen([sys.executable, "-m", CONSUMER, str(log_dir), str(landing), str(stop),
                                    *(f"{p}:{n}" for p, n in WRITERS.items())], cwd=PROJECT_DIR,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    writers = [subprocess.Popen([sys.executable, "-m", WRITER, str(log_dir), prefix, str(count), "60"], cwd=PROJECT_DIR,
-                                env={**os.environ, SPOOL_ENV: str(tmp_path / f"spool-{prefix}")}, stdout=subprocess.DEVNULL)
-               for prefix, count in WRITERS.items()]
+    writers = [subprocess.Popen([sys.executable, "-m", WRITER, str(log_dir), prefix, str(count), "60"],
+                                cwd=PROJECT_DIR, env={**os.environ, SPOOL_ENV: str(tmp_path / f"spool-{prefix}")},
+                                stdout=subprocess.DEVNULL) for prefix, count in WRITERS.items()]
     assert [writer.wait(120) for writer in writers] == [0, 0]
     stop.touch()
     outputs = [consumer.communicate(timeout=120) for consumer in consumers]
