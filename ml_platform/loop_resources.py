@@ -41,6 +41,11 @@ class LoopStorage(dg.ConfigurableResource):
     def labels_path(self) -> UPath:
         return storage_path(self.labels_dir) if self.labels_dir else storage_path(self.storage_root) / "labels"
 
+    @property
+    def predictions_path(self) -> UPath:
+        """The labelled-prediction store (`lib/prediction_store.py`): beside the inference log."""
+        return self.inference_log_path.parent / "predictions"
+
 
 class RetrainPolicy(dg.ConfigurableResource):
     """Limits that stop a retrain which keeps failing (or keeps finding drift) from looping.
@@ -61,10 +66,13 @@ class IngestionPolicy(dg.ConfigurableResource):
 
     The file is requested again `retry_after_seconds` after its last failure, up to `max_attempts` runs
     in all; then it waits for a person, and the sensor's log says so with the last failure.
+    `arrival_margin_seconds` is how long after its stamp a landed file may still appear (a slow upload,
+    clock skew): the sensor's cursor remembers the names that arrived within it, and nothing older.
     """
 
     max_attempts: int = 3
     retry_after_seconds: float = 60.0
+    arrival_margin_seconds: float = 900.0
 
 
 class AlertWebhook(dg.ConfigurableResource):

@@ -23,6 +23,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
@@ -127,6 +128,86 @@ def files_in(folder: UPath, pattern: str = "*") -> list[UPath]:
     names = [entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in listing
              if entry.get("type") == "file" and not entry["name"].endswith("/")]  # "folder/" markers are no files
     return sorted(folder / name for name in names if name and fnmatch.fnmatchcase(name, pattern))
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One file as a listing saw it: a sensor decides from this alone whether to open the file."""
+
+    path: UPath
+    stamp_ns: int  # when it appeared or last changed (see `files_changed_since`)
+    size: int
+
+
+def files_changed_since(folder: UPath, since_ns: int, pattern: str = "*") -> list[Listed]:
+    """Files in `folder` matching `pattern` that appeared or changed at or after `since_ns`, by name.
+
+    For user-named files, whose names do not sort by arrival. The stamp is a folder's ctime (set by the
+    kernel on a write and on the rename that lands a file, so a file moved in with an old mtime counts
+    as new) or an object's Last-Modified. Only what is returned gets opened; the listing itself still
+    walks the folder's metadata (a stat per entry; one S3 request per 1,000 keys)."""
+    if not is_remote(folder):
+        if not folder.is_dir():
+            return []
+        found = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not fnmatch.fnmatchcase(entry.name, pattern) or not entry.is_file():
+                    continue
+                stat = entry.stat()
+                stamp = max(stat.st_mtime_ns, stat.st_ctime_ns)
+                if stamp >= since_ns:
+                    found.append(Listed(folder / entry.name, stamp, stat.st_size))
+        return sorted(found, key=lambda item: item.path.name)
+    try:
+        listing = folder.fs.ls(folder.path, detail=True)
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in listing:
+        name = entry["name"].rsplit("/", 1)[-1]
+        if entry.get("type") != "file" or not fnmatch.fnmatchcase(name, pattern):
+            continue
+        stamp = int(entry["LastModified"].timestamp() * 1e9)
+        if stamp >= since_ns:
+            found.append(Listed(folder / name, stamp, int(entry.get("size") or 0)))
+    return sorted(found, key=lambda item: item.path.name)
+
+
+def stamp_of(path: UPath) -> int | None:
+    """The stamp `files_changed_since` would list `path` with; None if it is gone."""
+    try:
+        if is_remote(path):
+            return int(path.fs.info(path.path)["LastModified"].timestamp() * 1e9)
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return max(stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def files_after(folder: UPath, start_after: str, pattern: str = "*") -> list[UPath]:
+    """Files in `folder` matching `pattern` whose names sort after `start_after`, by name.
+
+    For names that sort by arrival (log files named by time): on S3 one ListObjectsV2 with StartAfter,
+    so only keys after the mark are listed at all; on a folder, names only (no stat, no open)."""
+    if not is_remote(folder):
+        if not folder.is_dir():
+            return []
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if e.name > start_after and fnmatch.fnmatchcase(e.name, pattern)
+                     and e.is_file()]
+        return [folder / name for name in sorted(names)]
+    bucket, prefix, _ = folder.fs.split_path(folder.path)
+    prefix = f"{prefix.rstrip('/')}/" if prefix else ""
+    request = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "StartAfter": prefix + start_after}
+    names = []
+    while True:
+        page = folder.fs.call_s3("list_objects_v2", **request)
+        names += [item["Key"][len(prefix):] for item in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            break
+        request = {**request, "ContinuationToken": page["NextContinuationToken"]}
+    return [folder / name for name in sorted(names) if fnmatch.fnmatchcase(name, pattern)]
 
 
 def modified_at(path: UPath) -> float:

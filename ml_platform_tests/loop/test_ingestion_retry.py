@@ -69,7 +69,7 @@ def test_a_failed_ingestion_is_retried_after_the_pause_once_the_trouble_is_fixed
     assert statuses(platform) == [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS]
 
     assert ticker.tick(SENSOR) == []
-    assert ticker.evaluate(SENSOR).skip_message == "no new content among 1 landed files"
+    assert ticker.evaluate(SENSOR).skip_message == "no new content among 1 files listed since the mark"
     assert platform.instance.get_dynamic_partitions("batches") == [landed.name]
 
 
@@ -88,4 +88,4 @@ def test_a_file_that_keeps_failing_stops_at_max_attempts_and_says_why(make_loop_
     assert f"{landed.name}: gave up after 2 failed attempts (max_attempts=2); last failure: " in gave_up.skip_message
     assert "NotADirectoryError" in gave_up.skip_message.split("last failure: ")[1]  # the step's own error
     assert ticker.tick(SENSOR) == [] and len(statuses(platform)) == 2
-    assert ticker.evaluate(SENSOR).skip_message == "no new content among 1 landed files"  # said once, then quiet
+    assert ticker.evaluate(SENSOR).skip_message == "no new content among 1 files listed since the mark"  # once

@@ -8,7 +8,6 @@ import dagster as dg
 from ml_platform.defs.jobs import ingest_batch, process_batch
 from ml_platform.defs.partitions import batches
 from ml_platform.lib.ingestion_attempts import Decision, PastRuns, attempt_run_key, decide
-from ml_platform.lib.landing import landed_files
 from ml_platform.lib.landing_scan import Landed, LandingState, scan
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, IngestionPolicy
 from ml_platform.resources import DatasetResource, PlatformStorage
@@ -18,15 +17,25 @@ UNFINISHED = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
 
 
-def _past_runs(instance: dg.DagsterInstance, sha256: str) -> tuple[PastRuns, dg.RunRecord | None]:
-    """This content's ingestion runs under any file name; a canceled run counts as a failed attempt."""
-    records = instance.get_run_records(dg.RunsFilter(tags={SHA_TAG: sha256}))
+def _runs_of(instance: dg.DagsterInstance, sha256: str) -> list[dg.RunRecord]:
+    """This content's ingestion runs under any file name: one lookup by tag, not a scan."""
+    return list(instance.get_run_records(dg.RunsFilter(tags={SHA_TAG: sha256})))
+
+
+def _past_runs(records: list[dg.RunRecord]) -> tuple[PastRuns, dg.RunRecord | None]:
+    """What the runs say; a canceled run counts as a failed attempt."""
     failed = [r for r in records if r.dagster_run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
     last = max(failed, key=lambda r: r.end_time or r.update_timestamp.timestamp(), default=None)
     past = PastRuns(succeeded=any(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records),
                     in_progress=any(r.dagster_run.status in UNFINISHED for r in records), failed=len(failed),
                     last_failed_at=(last.end_time or last.update_timestamp.timestamp()) if last else None)
     return past, last
+
+
+def _copy_of(landed: Landed, records: list[dg.RunRecord]) -> str | None:
+    """The file this one copies: the content's runs were all for another file name."""
+    names = {r.dagster_run.tags.get(FILE_TAG) for r in records} - {None}
+    return min(names) if names and landed.key not in names else None
 
 
 def _ingested_by_hand(instance: dg.DagsterInstance, landed: Landed) -> bool:
@@ -49,9 +58,10 @@ def _failure(instance: dg.DagsterInstance, run_id: str) -> str:
     return error.message.strip()
 
 
-def _decide(context: dg.SensorEvaluationContext, landed: Landed, policy: IngestionPolicy) -> Decision:
+def _decide(context: dg.SensorEvaluationContext, landed: Landed, records: list[dg.RunRecord],
+            policy: IngestionPolicy) -> Decision:
     """What to do with this content now; giving up is logged once, with the file, the attempts and the last failure."""
-    past, last_failed = _past_runs(context.instance, landed.sha256)
+    past, last_failed = _past_runs(records)
     if not (past.succeeded or past.in_progress) and _ingested_by_hand(context.instance, landed):
         past = PastRuns(succeeded=True)
     decision = decide(past, policy.max_attempts, policy.retry_after_seconds, time.time())
@@ -68,41 +78,50 @@ def new_data_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResourc
                     ingestion_policy: IngestionPolicy) -> dg.SensorResult:
     """A new file in the landing folder: add its partition and run ingestion (and drift, once there is a model).
 
+    Only files that arrived since the cursor's mark are hashed; whether their content was seen before is
+    asked of the instance (runs are tagged with the hash), so the cursor does not grow with history.
     A content counts as done once a run with its hash succeeded or is queued or running, so a renamed
     copy of a file already seen is skipped. A content whose runs all failed is requested again, after
     a pause and a few times at most (`IngestionPolicy`), each attempt with its own run key.
     """
     spec = dataset.load()
     landing_dir = storage.landing_dir(spec)
-    result = scan(landed_files(landing_dir, spec.landing_pattern), LandingState.parse(context.cursor))
-    state = result.state
-    for copy, original in result.copies.items():
-        context.log.info(f"{copy} has the same content as {original}: skipped")
-    candidates = {landed.sha256: landed for landed in result.new}
-    for sha256, name in state.pending.items():
-        still_there = (landing_dir / name).is_file() and state.files.get(name, [None] * 3)[2] == sha256
-        if still_there and sha256 not in candidates:
-            candidates[sha256] = Landed(landing_dir / name, sha256)
+    state = LandingState.parse(context.cursor)
+    pending = state.still_pending(landing_dir)
+    result = scan(landing_dir, spec.landing_pattern, state, ingestion_policy.arrival_margin_seconds)
+    candidates: dict[str, tuple[Landed, list]] = {}
+    for landed in result.new:
+        records = _runs_of(context.instance, landed.sha256)
+        earlier = candidates[landed.sha256][0].key if landed.sha256 in candidates else pending.get(landed.sha256, [None])[0]
+        original = earlier if earlier not in (None, landed.key) else _copy_of(landed, records)
+        if original is not None:
+            context.log.info(f"{landed.key} has the same content as {original}: skipped")
+            continue
+        candidates[landed.sha256] = (landed, records)
+    for sha256, (name, stamp) in pending.items():
+        if sha256 not in candidates:
+            candidates[sha256] = (Landed(landing_dir / name, sha256, stamp), _runs_of(context.instance, sha256))
     attempts, notes, state.pending = [], [], {}
-    for landed in candidates.values():
-        decision = _decide(context, landed, ingestion_policy)
+    for landed, records in candidates.values():
+        decision = _decide(context, landed, records, ingestion_policy)
         if not decision.settled:
-            state.pending[landed.sha256] = landed.key
+            state.pending[landed.sha256] = [landed.key, landed.stamp_ns]
         if decision.attempt:
             attempts.append((landed, decision.attempt))
         elif decision.gave_up or not decision.settled:
             notes.append(f"{landed.key}: {decision.reason}")
     if not attempts:
-        return dg.SensorResult(skip_reason="; ".join([f"no new content among {len(state.files)} landed files",
-                                                      *notes]), cursor=state.dump())
+        looked_at = f"no new content among {result.listed} files listed since the mark"
+        return dg.SensorResult(skip_reason="; ".join([looked_at, *notes]), cursor=state.dump())
     has_model = context.instance.get_latest_materialization_event(dg.AssetKey("reference_profile")) is not None
     job = process_batch if has_model else ingest_batch
-    known = set(context.instance.get_dynamic_partitions(batches.name))
+    keys = sorted({landed.key for landed, _ in attempts})
+    added = [key for key in keys if not context.instance.has_dynamic_partition(batches.name, key)]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=attempt_run_key(landed.sha256, attempt), partition_key=landed.key,
                                     job_name=job.name, tags={SHA_TAG: landed.sha256, FILE_TAG: landed.key,
                                                              ATTEMPT_TAG: str(attempt)})
                       for landed, attempt in attempts],
-        dynamic_partitions_requests=[batches.build_add_request(sorted({landed.key for landed, _ in attempts} - known))],
+        dynamic_partitions_requests=[batches.build_add_request(added)],
         cursor=state.dump(),
     )

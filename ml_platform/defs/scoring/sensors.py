@@ -3,14 +3,20 @@
 import dagster as dg
 
 from ml_platform.defs.scoring.assets import predictions, scoring_dir, scoring_files
-from ml_platform.lib.landing import landed_files
 from ml_platform.lib.landing_scan import LandingState, scan
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS
 from ml_platform.resources import DatasetResource, PlatformStorage
 
+SHA_TAG = "ml_platform/sha256"
+
 score_file = dg.define_asset_job(
     "score_file", selection=dg.AssetSelection.assets(predictions), partitions_def=scoring_files,
     description="Score one dropped file of unlabelled records with the champion (`predictions`).")
+
+
+def _scored(instance: dg.DagsterInstance, sha256: str) -> bool:
+    """A run of `score_file` exists for this content: one lookup by tag."""
+    return bool(instance.get_run_records(dg.RunsFilter(job_name=score_file.name, tags={SHA_TAG: sha256}), limit=1))
 
 
 @dg.sensor(job=score_file, minimum_interval_seconds=30, default_status=LOOP_SENSORS_DEFAULT_STATUS)
@@ -18,15 +24,22 @@ def scoring_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource
                    storage: PlatformStorage) -> dg.SensorResult:
     """New content in `<data_dir>/scoring/<dataset>/`: a partition per file and one run (run key = its hash).
 
-    A copy of a file already scored under another name is not scored again; a file rewritten with new
-    content is, under a new run key."""
+    Only files that arrived since the cursor's mark are hashed, and the instance says whether a content
+    was scored before, so the cursor does not grow with history. A copy of a file already scored under
+    another name is not scored again; a file rewritten with new content is, under a new run key."""
     folder = scoring_dir(storage, dataset.load())
-    found = scan(landed_files(folder), LandingState.parse(context.cursor))
-    if not found.new:
-        return dg.SensorResult(skip_reason=f"no new file in {folder}", cursor=found.state.dump())
-    keys = [landed.key for landed in found.new]
+    found = scan(folder, "*", LandingState.parse(context.cursor))
+    new = {}
+    for landed in found.new:
+        if landed.sha256 in new or _scored(context.instance, landed.sha256):
+            context.log.info(f"{landed.key}: this content was scored before: skipped")
+        else:
+            new[landed.sha256] = landed
+    if not new:
+        return dg.SensorResult(skip_reason=f"no new content among {found.listed} files listed since the mark "
+                                           f"in {folder}", cursor=found.state.dump())
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=landed.key, run_key=f"score-{landed.sha256[:16]}",
-                                    tags={"ml_platform/sha256": landed.sha256}) for landed in found.new],
-        dynamic_partitions_requests=[scoring_files.build_add_request(keys)],
+                                    tags={SHA_TAG: landed.sha256}) for landed in new.values()],
+        dynamic_partitions_requests=[scoring_files.build_add_request([landed.key for landed in new.values()])],
         cursor=found.state.dump())
