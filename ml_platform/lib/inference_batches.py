@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml_platform.lib.inference_log import CLOSED_SUFFIX, CONSUMED_DIR, as_frame, closed_files, read_records
+from ml_platform.lib.label_feed import LabelFeed
 from ml_platform.lib.labels import Labels
 from ml_platform.lib.spec import DatasetSpec
 from ml_platform.lib.storage import modified_at, move, write_new
@@ -37,12 +38,13 @@ def batch_name(log_file: Path) -> str:
 
 
 def consume(log_dir: Path, labels: Labels, spec: DatasetSpec, landing_dir: Path, wait_seconds: float,
-            now: float) -> list[Consumed]:
+            now: float, feed: LabelFeed | None = None) -> list[Consumed]:
     """Land every closed file whose records are all labelled or whose wait is over; leave the others.
 
     Another consumer may run at once (a daemon restart overlapping a tick, a run launched by hand): a file
     it moved away between our listing and our reading is skipped, and of two landings of one file the
-    first wins, so each record lands once and neither consumer fails."""
+    first wins, so each record lands once and neither consumer fails. With a `feed`, every file read is
+    also added to the prediction store (once, whether it lands now or waits for its labels)."""
     label_of, consumed = labels.by_record, []
     for path in closed_files(log_dir):
         try:
@@ -53,6 +55,8 @@ def consume(log_dir: Path, labels: Labels, spec: DatasetSpec, landing_dir: Path,
             if (aside := _move(path, UNREADABLE_DIR)) is not None:
                 consumed.append(Consumed(aside, None, 0, 0, str(exc)))
             continue
+        if feed is not None:
+            feed.add_log_file(path.name.removesuffix(CLOSED_SUFFIX), records)
         frame = as_frame(records, spec.feature_names)
         frame[spec.target.name] = frame["record_id"].map(label_of)
         labelled = frame[frame[spec.target.name].notna()]

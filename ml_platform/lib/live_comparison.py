@@ -67,34 +67,43 @@ class Decision:
 
 
 def paired(champion_right: list[bool], challenger_right: list[bool], alpha: float) -> PairedResult:
-    n = len(champion_right)
     only_champion = sum(a and not b for a, b in zip(champion_right, challenger_right))
     only_challenger = sum(b and not a for a, b in zip(champion_right, challenger_right))
+    both = sum(a and b for a, b in zip(champion_right, challenger_right))
+    return paired_counts(both, only_champion, only_challenger, len(champion_right) - both - only_champion -
+                         only_challenger, alpha)
+
+
+def paired_counts(both: int, only_champion: int, only_challenger: int, neither: int, alpha: float) -> PairedResult:
+    """The same result from the four counts of paired outcomes, which a running tally can keep."""
+    n = both + only_champion + only_challenger + neither
     discordant = only_champion + only_challenger
     p_worse = binomtest(only_champion, discordant, 0.5, alternative="greater").pvalue if discordant else 1.0
     difference = (only_challenger - only_champion) / n if n else 0.0
     spread = math.sqrt(max(discordant - n * difference ** 2, 0.0)) / n if n else math.inf
     z = float(norm.ppf(1 - alpha))
-    return PairedResult(n, sum(champion_right) / n if n else 0.0, sum(challenger_right) / n if n else 0.0,
+    return PairedResult(n, (both + only_champion) / n if n else 0.0, (both + only_challenger) / n if n else 0.0,
                         only_champion, only_challenger, float(p_worse), difference - z * spread,
                         difference + z * spread)
 
 
 def decide(result: PairedResult, records: int, unanswered: int, hours: float, policy: Promotion,
-           canary_latencies_ms: list[float] = ()) -> Decision:
+           canary_latencies_ms: list[float] = (), timed: tuple[int, float | None] | None = None) -> Decision:
     """What to do with the challenger now, and the figures the decision rests on. `canary_latencies_ms`:
-    the time to an answer of each record the challenger answered to a client (canary mode)."""
-    error_ratio, canary_p99 = unanswered / records if records else 0.0, p99(list(canary_latencies_ms))
+    the time to an answer of each record the challenger answered to a client (canary mode); or `timed`,
+    their count and p99 when a running histogram keeps them (`decision_counts.py`)."""
+    error_ratio = unanswered / records if records else 0.0
+    timed_count, canary_p99 = timed if timed is not None else (len(canary_latencies_ms), p99(list(canary_latencies_ms)))
     figures = {**asdict(result), "difference": result.difference, "records": records, "unanswered": unanswered,
-               "error_ratio": error_ratio, "hours": hours, "canary_answers_timed": len(canary_latencies_ms),
+               "error_ratio": error_ratio, "hours": hours, "canary_answers_timed": timed_count,
                "canary_p99_ms": canary_p99 if canary_p99 is not None else -1.0,
                **{f"policy_{k}": v for k, v in policy.model_dump().items()}}
     if records >= EARLIEST_REVERT_LABELS and error_ratio > policy.max_error_ratio:
         return Decision("revert", f"the challenger failed to answer {error_ratio:.1%} of {records} records "
                                   f"(limit {policy.max_error_ratio:.1%})", figures)
-    if len(canary_latencies_ms) >= LATENCY_RECORDS and canary_p99 > policy.max_p99_ms:
+    if timed_count >= LATENCY_RECORDS and canary_p99 > policy.max_p99_ms:
         return Decision("revert", f"the challenger's p99 time to an answer is {canary_p99:.0f} ms over "
-                                  f"{len(canary_latencies_ms)} canary records (SLO {policy.max_p99_ms:g} ms)", figures)
+                                  f"{timed_count} canary records (SLO {policy.max_p99_ms:g} ms)", figures)
     worse = result.difference < -policy.tolerance and result.p_challenger_worse < policy.alpha
     if result.labelled >= EARLIEST_REVERT_LABELS and worse:
         return Decision("revert", f"the challenger is {-result.difference:.1%} less accurate than the champion on "

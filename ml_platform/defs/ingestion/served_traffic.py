@@ -5,7 +5,9 @@ import dagster as dg
 from ml_platform.lib.inference_batches import consume
 from ml_platform.lib.inference_log import closed_files
 from ml_platform.lib.inference_log_recovery import folder_now, recover
+from ml_platform.lib.label_feed import LabelFeed
 from ml_platform.lib.labels import read_labels
+from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage
 from ml_platform.resources import DatasetResource, PlatformStorage
 
@@ -18,6 +20,7 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     A file waits for its labels up to `label_wait_minutes`; then its labelled records are landed and
     the new-data sensor takes them from there. Consumed files move to `consumed/`, so the state is in
     the folder, not in a cursor: any order of closing, and a reset sensor, land each file exactly once.
+    Every file read is also added to the prediction store, and new labels are joined to it each tick.
     """
     log_dir = loop_storage.inference_log_path
     if not log_dir.exists():
@@ -25,11 +28,18 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     for path in recover(log_dir, loop_storage.orphan_after_minutes * 60):
         context.log.warning(f"closed {path.name}: its writer stopped touching it "
                             f"{loop_storage.orphan_after_minutes:g} minutes ago")
+    now = folder_now(log_dir)
+    feed = LabelFeed.load(PredictionStore(loop_storage.predictions_path), loop_storage.labels_path,
+                          loop_storage.label_wait_minutes * 60, now)
     if not closed_files(log_dir):  # the common tick: no need to read every label file received so far
+        feed.join_pending()  # labels that arrived since the last tick meet the records waiting for them
+        feed.save()
         return dg.SensorResult(skip_reason="no closed inference-log file waits")
     spec = dataset.load()
     done = consume(log_dir, read_labels(loop_storage.labels_path), spec, storage.landing_dir(spec),
-                   loop_storage.label_wait_minutes * 60, folder_now(log_dir))
+                   loop_storage.label_wait_minutes * 60, now, feed)
+    feed.join_pending()
+    feed.save()
     for item in done:
         if item.error:
             context.log.error(f"{item.source.name} set aside in {item.source.parent.name}/: {item.error}")

@@ -1,8 +1,11 @@
+import time
+
 import dagster as dg
 
 from ml_platform.lib.bounded_metadata import bounded_dict
-from ml_platform.lib.labels import read_labels
-from ml_platform.lib.live_performance import labelled_predictions, window_metrics
+from ml_platform.lib.live_performance import store_window, window_metrics
+from ml_platform.lib.prediction_store import PredictionStore
+from ml_platform.lib.store_refresh import refresh
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
 from ml_platform.resources import DatasetResource
 
@@ -21,22 +24,26 @@ def live_performance(context: dg.AssetExecutionContext, dataset: DatasetResource
     `below_threshold` is what the retrain sensor reads: the spec's metric under the spec's minimum,
     judged only once enough predictions of the serving version have been labelled. Labels join on
     `record_id`; labels naming no logged record, repeated or conflicting labels and unreadable label
-    files are counted here, never dropped silently.
+    files are counted here, never dropped silently. Reads only new label files and the window's newest
+    partitions of the prediction store, never the raw log history.
     """
     spec = dataset.load()
-    labels = read_labels(loop_storage.labels_path)
-    joined, unknown = labelled_predictions(loop_storage.inference_log_path, labels, spec.feature_names)
+    feed = refresh(loop_storage.predictions_path, loop_storage.inference_log_path, loop_storage.labels_path,
+                   loop_storage.label_wait_minutes * 60, time.time())
+    joined, opened = store_window(PredictionStore(loop_storage.predictions_path),
+                                  retrain_policy.performance_window_rows)
     metrics = window_metrics(joined, retrain_policy.performance_window_rows)
     metric = spec.thresholds.metric if spec.thresholds.metric in metrics else "f1_macro"
     enough = metrics["labelled"] >= retrain_policy.performance_min_labelled
     below = bool(enough and metrics[metric] < spec.thresholds.min_metric)
     result = {**metrics, "metric": metric, "threshold": spec.thresholds.min_metric, "enough_labels": enough,
-              "below_threshold": below, "labelled_total": len(joined), "unknown_labels": unknown,
-              "duplicate_labels": labels.duplicates, "conflicting_labels": labels.conflicts,
-              "unreadable_label_files": labels.unreadable}
-    for name, reason in labels.unreadable.items():
+              "below_threshold": below, "labelled_total": feed.counters["joined"],
+              "unknown_labels": feed.unknown_labels, "duplicate_labels": feed.counters["duplicates"],
+              "conflicting_labels": feed.counters["conflicts"], "expired_unlabelled": feed.counters["expired_records"],
+              "store_files_read": opened, "unreadable_label_files": feed.unreadable}
+    for name, reason in feed.unreadable.items():
         context.log.warning(f"label file {name} not used: {reason}")
     context.log.info(f"live {metric} of v{metrics['model_version']}: {metrics.get(metric, float('nan')):.4f} "
                      f"on {metrics['labelled']} labelled predictions; below threshold: {below}")
     metadata = {k: v for k, v in result.items() if v is not None and k != "unreadable_label_files"}
-    return dg.Output(result, metadata={**metadata, **bounded_dict("unreadable_label_files", labels.unreadable)})
+    return dg.Output(result, metadata={**metadata, **bounded_dict("unreadable_label_files", feed.unreadable)})
