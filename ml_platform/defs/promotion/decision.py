@@ -5,9 +5,11 @@
 set by the challenger's `canary_percent` tag, gets the challenger's). As labels arrive,
 `challenger_sensor` asks for `promotion_decision`, which joins both answers to the labels per record,
 applies the test stated in `ml_platform/lib/live_comparison.py`, and in canary mode steps the share up
-while the challenger holds. Every alias move and share change is journalled in `model_alias_history`.
+while the challenger holds. Each run adds only the prediction-store files that arrived since the last one
+to running counts (`lib/decision_counts.py`); it never reads the raw log history. Every alias move and share change is journalled in `model_alias_history`.
 """
 
+import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 
@@ -17,11 +19,14 @@ from ml_platform.defs.promotion.alias_history import Journal, recorded_moves
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import AliasMove
 from ml_platform.lib.canary import share_of
-from ml_platform.lib.inference_log import all_closed_files, closed_files_since, read_records
-from ml_platform.lib.labels import label_files, read_labels
-from ml_platform.lib.live_comparison import decide, from_log, paired, with_canary
+from ml_platform.lib.decision_counts import update
+from ml_platform.lib.inference_log import all_closed_files
+from ml_platform.lib.labels import label_files
+from ml_platform.lib.live_comparison import decide, paired_counts, with_canary
+from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.lib.promotion import promote, verify_stored
 from ml_platform.lib.registry import CHALLENGER, CHAMPION
+from ml_platform.lib.store_refresh import refresh
 from ml_platform.loop_resources import LoopStorage
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
 
@@ -44,12 +49,13 @@ def promotion_decision(context: dg.AssetExecutionContext, config: DecisionConfig
         return dg.Output({"outcome": "none"}, metadata={"outcome": "none", "reason": "no challenger to judge"})
     moves = [m for m in recorded_moves(context.instance) if m.alias == CHALLENGER and m.to_version == challenger]
     since, share_since = _set_at(moves, share_change=False), _set_at(moves, share_change=None)
-    records = [r for path in closed_files_since(loop_storage.inference_log_path, since) for r in read_records(path)]
-    live = from_log(records, read_labels(loop_storage.labels_path).by_record, champion, challenger, since,
-                    config.grace_seconds)
+    refresh(loop_storage.predictions_path, loop_storage.inference_log_path, loop_storage.labels_path,
+            loop_storage.label_wait_minutes * 60, time.time())
+    live = update(PredictionStore(loop_storage.predictions_path), champion, challenger, since, config.grace_seconds)
     now = datetime.now(timezone.utc)
-    decision = decide(paired(live.champion_right, live.challenger_right, spec.promotion.alpha), live.records,
-                      live.unanswered, (now - since).total_seconds() / 3600, spec.promotion, live.canary_latencies_ms)
+    decision = decide(paired_counts(live.both, live.only_champion, live.only_challenger, live.neither,
+                                    spec.promotion.alpha), live.records, live.unanswered,
+                      (now - since).total_seconds() / 3600, spec.promotion, timed=live.p99())
     share, step = share_of(registry.version_tags(challenger)), None
     if spec.promotion.mode == "canary":
         decision, step = with_canary(decision, spec.promotion, share, (now - share_since).total_seconds() / 60)
@@ -68,6 +74,7 @@ def promotion_decision(context: dg.AssetExecutionContext, config: DecisionConfig
     context.log.info(f"challenger v{challenger} vs champion v{champion}: {decision.outcome}: {decision.reason}")
     result = {"outcome": decision.outcome, "reason": decision.reason, "champion": champion, "challenger": challenger,
               "since": since.isoformat(), "mode": spec.promotion.mode, "canary_records": live.canary,
+              "store_files_read": live.files_read,
               "canary_step_to": step if step is not None else "", **decision.figures}
     return dg.Output(result, metadata={k: v for k, v in result.items() if isinstance(v, (str, int, float, bool))})
 
