@@ -8,6 +8,7 @@ from bentoml._internal.bento import BentoStore
 from mlflow import MlflowClient
 
 from ml_platform.lib import model_store
+from ml_platform.lib.report_artifacts import MLFLOW_UI
 from ml_platform.lib.storage import files_in, is_remote, local_copy, storage_path
 from ml_platform.quickstart import run_platform, summary
 from ml_platform_tests.conftest import write_spec
@@ -45,7 +46,8 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
         drift = latest_metadata(instance, "drift_report", key)
         assert drift["decision"] == "no drift"
         assert storage_path(drift["evidently_report"]).read_text().strip().lower().startswith("<!doctype html")
-        assert "data:image/png;base64," in drift["effects"]
+        assert drift["effects"].startswith(MLFLOW_UI) and drift["effects"].endswith(f"/drift/{key}.effects.png")
+        assert storage_path(drift["effects_file"]).read_bytes().startswith(b"\x89PNG")
 
     monitored = platform.job("monitor_batch").execute_in_process(instance=instance, partition_key=keys[0])
     [no_drift] = monitored.get_asset_check_evaluations()
@@ -53,7 +55,7 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
 
     evaluation = latest_metadata(instance, "evaluation_report")
     assert evaluation["candidate_f1_macro"] > 0.6 and 0.5 < evaluation["candidate_roc_auc"] <= 1
-    assert "data:image/png;base64," in evaluation["confusion_matrix"]
+    assert evaluation["confusion_matrix"].startswith(MLFLOW_UI) and evaluation["confusion_matrix"].endswith(".png")
     assert storage_path(evaluation["confusion_matrix_file"]).read_bytes().startswith(b"\x89PNG")
     assert evaluation["gate"] == "promote"
 
@@ -79,6 +81,9 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
     assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
     drift_runs = [r for r in runs if r.data.tags.get("dagster_asset") == "drift_report"]
     assert {r.data.tags["batch"] for r in drift_runs} == set(keys), "a run per checked batch, its report attached"
+    for run in drift_runs:  # the effect-size plot its metadata links to
+        assert f"drift/{run.data.tags['batch']}.effects.png" in {
+            a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     runs = [r for r in runs if r not in drift_runs]
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parent) == 1 and len(runs) == 1 + 5  # one nested run per candidate of the default search

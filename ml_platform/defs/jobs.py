@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ml_platform.defs.partitions import batches
+from ml_platform.defs.policy import FREQUENT_TAGS, RETRAIN_TAGS
 
 INGEST = dg.AssetSelection.assets("raw_data", "validated_data", "rejected_rows", "features")
 
@@ -31,6 +32,7 @@ track_performance = dg.define_asset_job(
     "track_performance",
     selection=dg.AssetSelection.assets("live_performance"),
     description="Join newly arrived labels to the inference log and score the served model.",
+    tags=FREQUENT_TAGS,  # one at a time in the run queue, behind a waiting retrain (defs/policy.py)
 )
 
 retrain = dg.define_asset_job(
@@ -38,4 +40,5 @@ retrain = dg.define_asset_job(
     selection=dg.AssetSelection.assets("training_set").downstream()
     - dg.AssetSelection.assets("drift_report"),
     description="Training set -> candidate -> evaluation -> promotion -> Bento, and the new drift reference.",
+    tags=RETRAIN_TAGS,  # dequeued before the loop's frequent jobs
 )

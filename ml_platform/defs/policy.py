@@ -5,3 +5,20 @@ import dagster as dg
 # For steps that are safe to repeat (they read, or they write idempotently): a brief outage of the
 # MLflow store or the filesystem is retried with backoff, and each retry shows in the run's event log.
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+# Backpressure for the loop's frequent jobs (`track_performance`, `decide_promotion`), which a sensor may
+# ask for every 30 s. Their runs carry FREQUENT_TAGS: dagster.yaml's run queue lets one of them run at a
+# time (`ml_platform/lane` limit), and a lower `dagster/priority` than RETRAIN_TAGS makes the queue
+# dequeue a waiting retrain first. Tagged on the jobs and on each run request, since job tags are
+# dropped on some launch paths (see ml_platform/k8s.py).
+PRIORITY_TAG, LANE_TAG = "dagster/priority", "ml_platform/lane"
+FREQUENT_TAGS = {LANE_TAG: "frequent", PRIORITY_TAG: "-1"}
+RETRAIN_TAGS = {PRIORITY_TAG: "10"}
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+def waiting_run(instance: dg.DagsterInstance, job_name: str) -> str | None:
+    """A run of `job_name` that has not begun its work (queued or starting), if any: it will read everything
+    that arrived before it starts, so a sensor asks for no other. A run in progress may be followed by one."""
+    records = instance.get_run_records(dg.RunsFilter(job_name=job_name, statuses=WAITING), limit=1)
+    return records[0].dagster_run.run_id if records else None

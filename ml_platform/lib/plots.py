@@ -1,15 +1,15 @@
-"""Small plots for the Dagster UI, returned as PNG bytes (shown inline as markdown images)."""
+"""Small plots for the Dagster UI, returned as PNG bytes.
+
+Assets store them as files under the storage root and as MLflow artifacts, and link them from their
+metadata: an image inlined in metadata (base64) would be stored in the event log with every
+materialization and sent whole to every UI page that lists them.
+"""
 
 from __future__ import annotations
 
-import base64
 import io
 
 import pandas as pd
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def pyplot():

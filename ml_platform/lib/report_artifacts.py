@@ -15,7 +15,8 @@ MLFLOW_UI = "http://127.0.0.1:5000"
 
 
 def log_html_report(tracking: Any, path: Path, folder: str, batch: str | None = None) -> str:
-    """Log `path` under `folder` in the active MLflow run (tagged with its batch); returns the UI link to it."""
+    """Log `path` (an HTML report or a plot) under `folder` in the active MLflow run (tagged with its batch);
+    returns the UI link to it."""
     run = tracking.active_run()
     if batch is not None:
         tracking.set_tag("batch", batch)

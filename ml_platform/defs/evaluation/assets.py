@@ -7,7 +7,6 @@ import pandas as pd
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
 from ml_platform.lib.features import model_spec
-from ml_platform.lib.plots import markdown_image
 from ml_platform.lib.promotion import gate
 from ml_platform.lib.storage import write_atomic
 from ml_platform.lib.training_set import SPLIT
@@ -69,7 +68,7 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
         "gate_reason": decision.reason,
         "comparison": dg.MetadataValue.md(comparison.to_markdown()),
         "per_class": dg.MetadataValue.md(per_class.round(4).to_markdown(index=False)),
-        "confusion_matrix": dg.MetadataValue.md(markdown_image(png, "confusion matrix")),
+        "confusion_matrix": dg.MetadataValue.url(f"{trained_model['run_url']}/artifactPath/{plot_path.name}"),
         "confusion_matrix_file": dg.MetadataValue.path(str(plot_path)),
         "mlflow_run": dg.MetadataValue.url(trained_model["run_url"]),
     })

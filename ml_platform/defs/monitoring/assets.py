@@ -11,7 +11,7 @@ from ml_platform.lib.drift import detect_drift, evidently_html
 from ml_platform.lib.drift_profile import build_profile, predicted_probabilities
 from ml_platform.lib.features import model_spec
 from ml_platform.lib.landing import batch_path
-from ml_platform.lib.plots import drift_effects_png, markdown_image
+from ml_platform.lib.plots import drift_effects_png
 from ml_platform.lib.training_set import SPLIT, content_version
 from ml_platform.lib.report_artifacts import log_html_report
 from ml_platform.lib.storage import storage_path, write_atomic
@@ -84,22 +84,25 @@ def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, refe
     model = mlflow_tracking.registry().load_model(model_info["version"], model_info["sha256"])
     decision = detect_drift(reference_profile, features, spec, predicted_probabilities(model, features, spec))
     html = batch_path(storage.reports_dir("drift"), context.partition_key, ".html")
+    effects = batch_path(storage.reports_dir("drift"), context.partition_key, ".effects.png")
+    table, verdict = decision.table(), "drift" if decision.drift else "no drift"
+    write_atomic(effects, drift_effects_png(table, spec.thresholds.drift_min_effect,
+                                            f"{context.partition_key}: {verdict}"))
     with storage_path(reference_profile["sample_path"]).open("rb") as f:
         reference_sample = pd.read_parquet(f)
     with tempfile.TemporaryDirectory(prefix="drift-report-") as folder:
-        local = Path(folder, html.name)
+        local, local_png = Path(folder, html.name), Path(folder, effects.name)
         evidently_scores = evidently_html(reference_sample, features, spec, str(local), max_rows=REFERENCE_SAMPLE_ROWS)
         write_atomic(html, local.read_bytes())
-        with mlflow_tracking.run(context) as tracking:  # the batch's MLflow run serves the report to a browser
+        local_png.write_bytes(effects.read_bytes())
+        with mlflow_tracking.run(context) as tracking:  # the batch's MLflow run serves the reports to a browser
             html_url = log_html_report(tracking, local, "drift", context.partition_key)
-    table = decision.table()
+            effects_url = log_html_report(tracking, local_png, "drift")
     table["evidently_score"] = table["column"].map(evidently_scores)
-    verdict = "drift" if decision.drift else "no drift"
     context.log.info(f"{context.partition_key}: {verdict}; drifted {decision.drifted_columns}")
     report = {"decision": verdict, "drifted_columns": decision.drifted_columns,
               "drifted_share": decision.drifted_share, "columns": table.to_dict(orient="records"),
               "rows": len(features), "html": str(html), "html_url": html_url, "model_version": model_info["version"]}
-    png = drift_effects_png(table, spec.thresholds.drift_min_effect, f"{context.partition_key}: {verdict}")
     yield dg.Output(report, metadata={
         "decision": verdict,
         "drifted_columns": dg.MetadataValue.json(decision.drifted_columns),
@@ -110,7 +113,8 @@ def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, refe
         "columns": dg.MetadataValue.md(table.round(4).to_markdown(index=False)),
         "evidently_report": dg.MetadataValue.path(str(html)),
         "evidently_report_url": dg.MetadataValue.url(html_url),
-        "effects": dg.MetadataValue.md(markdown_image(png, "effect size per test")),
+        "effects": dg.MetadataValue.url(effects_url),  # the effect-size plot, a link: metadata holds no image
+        "effects_file": dg.MetadataValue.path(str(effects)),
     })
     yield dg.AssetCheckResult(check_name=NO_DRIFT.name, passed=not decision.drift,
                               severity=dg.AssetCheckSeverity.WARN,

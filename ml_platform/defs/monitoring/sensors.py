@@ -7,21 +7,29 @@ import dagster as dg
 
 from ml_platform.defs.jobs import retrain, track_performance
 from ml_platform.defs.monitoring.triggers import blocked, needs_bootstrap, pending_triggers, retrain_tags
+from ml_platform.defs.policy import FREQUENT_TAGS, RETRAIN_TAGS, waiting_run
 from ml_platform.lib.labels import label_files
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage, RetrainPolicy
 
 
 @dg.sensor(job=track_performance, minimum_interval_seconds=30, default_status=LOOP_SENSORS_DEFAULT_STATUS)
 def labels_sensor(context: dg.SensorEvaluationContext, loop_storage: LoopStorage) -> dg.SensorResult:
-    """New label files: re-score the served model on its labelled predictions (`live_performance`)."""
+    """New label files: re-score the served model on its labelled predictions (`live_performance`).
+
+    While a run of `track_performance` is queued, new files are left to it (it reads every file when it
+    starts): at most one run waits, however often labels arrive."""
     seen = set(json.loads(context.cursor)) if context.cursor else set()
     names = {path.name for path in label_files(loop_storage.labels_path)}
     if names <= seen:
         return dg.SensorResult(skip_reason="no new label file", cursor=context.cursor)
     everything = sorted(seen | names)
+    if waiting := waiting_run(context.instance, track_performance.name):
+        return dg.SensorResult(skip_reason=f"run {waiting[:8]} of {track_performance.name} is queued: it will read "
+                                           f"the {len(names - seen)} new label file(s)", cursor=json.dumps(everything))
     run_key = "labels-" + hashlib.sha256("\n".join(everything).encode()).hexdigest()[:16]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=run_key, tags={"ml_platform/new_label_files": ",".join(sorted(names - seen))[:1000]})],
+        run_requests=[dg.RunRequest(run_key=run_key, tags={
+            **FREQUENT_TAGS, "ml_platform/new_label_files": ",".join(sorted(names - seen))[:1000]})],
         cursor=json.dumps(everything))
 
 
@@ -43,7 +51,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext, retrain_policy: RetrainP
         return dg.SensorResult(skip_reason=f"retrain held back ({reason})", cursor=context.cursor)
     run_key = "retrain-" + "-".join(f"{k}{v}" for k, v in sorted(pending.last_ids.items())) if pending.reason \
         else "retrain-bootstrap"
-    tags = retrain_tags(pending)
+    tags = {**retrain_tags(pending), **RETRAIN_TAGS}
     context.log.info(f"requesting retrain {run_key}: {tags}")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key, tags=tags)],
                            cursor=json.dumps(pending.last_ids))

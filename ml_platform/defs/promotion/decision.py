@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from ml_platform.defs.policy import FREQUENT_TAGS, waiting_run
 from ml_platform.defs.promotion.alias_history import Journal, recorded_moves
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import AliasMove
@@ -86,7 +87,7 @@ def _set_at(moves: list[AliasMove], share_change: bool | None) -> datetime:
     return datetime.fromisoformat(chosen[-1].at) if chosen else datetime.now(timezone.utc)
 
 
-decide_promotion = dg.define_asset_job("decide_promotion", selection=[promotion_decision],
+decide_promotion = dg.define_asset_job("decide_promotion", selection=[promotion_decision], tags=FREQUENT_TAGS,
                                        description="Judge the challenger on the labelled live records.")
 
 
@@ -95,7 +96,7 @@ def challenger_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResou
                       mlflow_tracking: MlflowTracking) -> dg.SensorResult | dg.SkipReason:
     """Asks for a decision whenever labels or closed log files change while a challenger is out, and at
     least hourly (in canary mode, at least once a step), so the maximum duration is enforced and the
-    canary share stepped up even when no label arrives."""
+    canary share stepped up even when no label arrives. While a decision is queued it asks for no other."""
     challenger = mlflow_tracking.registry().alias_version(CHALLENGER)
     if challenger is None:
         return dg.SkipReason("no challenger under live evaluation")
@@ -106,4 +107,8 @@ def challenger_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResou
     period = int(datetime.now(timezone.utc).timestamp() // (minutes * 60))
     if context.cursor == f"{state}-{period}":
         return dg.SkipReason(f"nothing new for challenger v{challenger}")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{state}-{period}")], cursor=f"{state}-{period}")
+    if waiting := waiting_run(context.instance, decide_promotion.name):  # it will see this state when it starts
+        return dg.SensorResult(skip_reason=f"run {waiting[:8]} of {decide_promotion.name} is queued",
+                               cursor=f"{state}-{period}")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{state}-{period}", tags=FREQUENT_TAGS)],
+                           cursor=f"{state}-{period}")

@@ -10,6 +10,7 @@ import dagster as dg
 from ml_platform.defs.jobs import retrain
 from ml_platform.defs.monitoring.triggers import TRIGGER_TAG, blocked
 from ml_platform.defs.partitions import batches
+from ml_platform.defs.policy import RETRAIN_TAGS
 from ml_platform.lib.training_set import unseen_batches
 from ml_platform.loop_resources import RetrainPolicy
 from ml_platform.resources import DatasetResource, MlflowTracking
@@ -52,7 +53,7 @@ def retrain_schedule(cron: str) -> dg.ScheduleDefinition:
             return dg.SkipReason(f"retrain held back ({reason}); {len(unseen)} batch(es) wait")
         tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
         return dg.RunRequest(run_key=f"scheduled-{tick}", tags={
-            TRIGGER_TAG: "schedule", "ml_platform/batches": ",".join(unseen)[:1000],
+            **RETRAIN_TAGS, TRIGGER_TAG: "schedule", "ml_platform/batches": ",".join(unseen)[:1000],
             "ml_platform/champion_version": version or "none"})
 
     return scheduled_retrain
