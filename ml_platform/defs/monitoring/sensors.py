@@ -6,31 +6,40 @@ import json
 import dagster as dg
 
 from ml_platform.defs.jobs import retrain, track_performance
-from ml_platform.defs.monitoring.triggers import blocked, needs_bootstrap, pending_triggers, retrain_tags
 from ml_platform.defs.policy import FREQUENT_TAGS, RETRAIN_TAGS, waiting_run
-from ml_platform.lib.labels import label_files
+from ml_platform.defs.monitoring.triggers import blocked, needs_bootstrap, pending_triggers, retrain_tags
+from ml_platform.lib.arrivals import new_files
+from ml_platform.lib.high_water import Mark
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage, RetrainPolicy
+
+
+def _mark(cursor: str | None) -> Mark:
+    """The cursor's mark; a cursor from before marks (a list of every name) starts over, once."""
+    data = json.loads(cursor) if cursor else None
+    return Mark.parse(data) if isinstance(data, dict) else Mark()
 
 
 @dg.sensor(job=track_performance, minimum_interval_seconds=30, default_status=LOOP_SENSORS_DEFAULT_STATUS)
 def labels_sensor(context: dg.SensorEvaluationContext, loop_storage: LoopStorage) -> dg.SensorResult:
     """New label files: re-score the served model on its labelled predictions (`live_performance`).
 
+    The cursor is a high-water mark (`lib/high_water.py`): its size does not grow with the label files.
     While a run of `track_performance` is queued, new files are left to it (it reads every file when it
     starts): at most one run waits, however often labels arrive."""
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
-    names = {path.name for path in label_files(loop_storage.labels_path)}
-    if names <= seen:
-        return dg.SensorResult(skip_reason="no new label file", cursor=context.cursor)
-    everything = sorted(seen | names)
+    new, mark, listed = new_files(loop_storage.labels_path, "*.csv", _mark(context.cursor))
+    cursor = json.dumps(mark.dump())
+    if not new:
+        return dg.SensorResult(skip_reason=f"no new label file ({listed} listed since the mark)", cursor=cursor)
+    names = sorted(item.path.name for item in new)
     if waiting := waiting_run(context.instance, track_performance.name):
         return dg.SensorResult(skip_reason=f"run {waiting[:8]} of {track_performance.name} is queued: it will read "
-                                           f"the {len(names - seen)} new label file(s)", cursor=json.dumps(everything))
-    run_key = "labels-" + hashlib.sha256("\n".join(everything).encode()).hexdigest()[:16]
+                                           f"the {len(names)} new label file(s)", cursor=cursor)
+    arrived = "\n".join(sorted(f"{item.path.name}@{item.stamp_ns}" for item in new))
+    run_key = "labels-" + hashlib.sha256(arrived.encode()).hexdigest()[:16]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key, tags={
-            **FREQUENT_TAGS, "ml_platform/new_label_files": ",".join(sorted(names - seen))[:1000]})],
-        cursor=json.dumps(everything))
+            **FREQUENT_TAGS, "ml_platform/new_label_files": ",".join(names)[:1000]})],
+        cursor=cursor)
 
 
 @dg.sensor(job=retrain, minimum_interval_seconds=15, default_status=LOOP_SENSORS_DEFAULT_STATUS)

@@ -9,6 +9,8 @@ while the challenger holds. Each run adds only the prediction-store files that a
 to running counts (`lib/decision_counts.py`); it never reads the raw log history. Every alias move and share change is journalled in `model_alias_history`.
 """
 
+import hashlib
+import json
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -19,10 +21,10 @@ from ml_platform.defs.policy import FREQUENT_TAGS, waiting_run
 from ml_platform.defs.promotion.alias_history import Journal, recorded_moves
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import AliasMove
+from ml_platform.lib.arrivals import new_files, new_log_files
 from ml_platform.lib.canary import share_of
 from ml_platform.lib.decision_counts import update
-from ml_platform.lib.inference_log import all_closed_files
-from ml_platform.lib.labels import label_files
+from ml_platform.lib.high_water import Mark
 from ml_platform.lib.live_comparison import decide, paired_counts, with_canary
 from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.lib.promotion import promote, verify_stored
@@ -91,24 +93,39 @@ decide_promotion = dg.define_asset_job("decide_promotion", selection=[promotion_
                                        description="Judge the challenger on the labelled live records.")
 
 
+def _marks(cursor: str | None) -> dict:
+    """The cursor as {"state", "labels", "log"}; a cursor from before marks (a plain string) starts over."""
+    try:
+        data = json.loads(cursor) if cursor else {}
+    except json.JSONDecodeError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
 @dg.sensor(job=decide_promotion, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def challenger_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource, loop_storage: LoopStorage,
                       mlflow_tracking: MlflowTracking) -> dg.SensorResult | dg.SkipReason:
-    """Asks for a decision whenever labels or closed log files change while a challenger is out, and at
+    """Asks for a decision whenever label files or closed log files arrive while a challenger is out, and at
     least hourly (in canary mode, at least once a step), so the maximum duration is enforced and the
-    canary share stepped up even when no label arrives. While a decision is queued it asks for no other."""
+    canary share stepped up even when no label arrives. While a decision is queued it asks for no other.
+
+    The cursor holds high-water marks (`lib/arrivals.py`): log files are listed from the mark's name on,
+    so a tick never lists the log's history; a log file that turns up later than the margin (a dead
+    writer's, recovered) is still judged at the next hourly or step decision."""
     challenger = mlflow_tracking.registry().alias_version(CHALLENGER)
     if challenger is None:
         return dg.SkipReason("no challenger under live evaluation")
     policy = dataset.load().promotion
     minutes = min(60.0, policy.canary.step_minutes) if policy.mode == "canary" else 60.0
-    files = [*label_files(loop_storage.labels_path), *all_closed_files(loop_storage.inference_log_path)]
-    state = f"v{challenger}-{len(files)}-{max((p.stat().st_mtime_ns for p in files), default=0)}"
+    previous = _marks(context.cursor)
+    labels, labels_mark, _ = new_files(loop_storage.labels_path, "*.csv", Mark.parse(previous.get("labels")))
+    logs, log_mark, _ = new_log_files(loop_storage.inference_log_path, Mark.parse(previous.get("log")))
     period = int(datetime.now(timezone.utc).timestamp() // (minutes * 60))
-    if context.cursor == f"{state}-{period}":
-        return dg.SkipReason(f"nothing new for challenger v{challenger}")
+    arrived = "\n".join(sorted(f"{item.path.name}@{item.stamp_ns}" for item in [*labels, *logs]))
+    state = f"v{challenger}-{period}" + (f"-{hashlib.sha256(arrived.encode()).hexdigest()[:16]}" if arrived else "")
+    cursor = json.dumps({"state": f"v{challenger}-{period}", "labels": labels_mark.dump(), "log": log_mark.dump()})
+    if not arrived and previous.get("state") == f"v{challenger}-{period}":
+        return dg.SensorResult(skip_reason=f"nothing new for challenger v{challenger}", cursor=cursor)
     if waiting := waiting_run(context.instance, decide_promotion.name):  # it will see this state when it starts
-        return dg.SensorResult(skip_reason=f"run {waiting[:8]} of {decide_promotion.name} is queued",
-                               cursor=f"{state}-{period}")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{state}-{period}", tags=FREQUENT_TAGS)],
-                           cursor=f"{state}-{period}")
+        return dg.SensorResult(skip_reason=f"run {waiting[:8]} of {decide_promotion.name} is queued", cursor=cursor)
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=state, tags=FREQUENT_TAGS)], cursor=cursor)
