@@ -6,8 +6,8 @@ import json
 import dagster as dg
 
 from ml_platform.defs.jobs import retrain, track_performance
-from ml_platform.defs.policy import FREQUENT_TAGS, RETRAIN_TAGS, waiting_run
 from ml_platform.defs.monitoring.triggers import blocked, needs_bootstrap, pending_triggers, retrain_tags
+from ml_platform.defs.policy import FREQUENT_TAGS, RETRAIN_TAGS, waiting_run
 from ml_platform.lib.arrivals import new_files
 from ml_platform.lib.high_water import Mark
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage, RetrainPolicy
