@@ -1,8 +1,9 @@
-"""Three replicas feed the loop through one shared log folder; none of their answered records is lost,
+"""Three replicas feed the loop through one shared log; none of their answered records is lost,
 duplicated or mislabelled, while one replica is restarted and another SIGKILLed.
 
 Each replica is a separate `bentoml serve` process with two workers and its own host name, as pods on
-a shared volume are. The real `inference_log_sensor` consumes the folder while they write. What a
+a shared volume are, or on an object store as pods with a spool each (the killed one restarts on its
+spool, as a container does). The real `inference_log_sensor` consumes the log while they write. What a
 SIGKILL may lose is stated and checked: only records the killed replica answered in the moment before
 the kill (still in its writer's queue); every other answered record lands exactly once, with its label.
 """
@@ -29,6 +30,8 @@ from ml_platform.definitions import PROJECT_DIR
 from ml_platform.io_managers import JsonIOManager
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.inference_log import OPEN_SUFFIX, closed_files
+from ml_platform.lib.inference_log_upload import SPOOL_ENV
+from ml_platform.lib.storage import files_in, storage_path
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
 from ml_platform.resources import PlatformStorage
 
@@ -36,14 +39,14 @@ CLIENTS, SHARED_ID_CLIENTS = 4, 2  # two clients send the same X-Request-ID sequ
 
 
 class Replica:
-    def __init__(self, platform, host: str, log_dir: Path):
-        self.host, self.root = host, platform.root
+    def __init__(self, platform, host: str, log_dir: Path, spool: Path):
+        self.host, self.root, self.spool = host, platform.root, spool
         self.env = {**os.environ, "HOSTNAME": host, "PYTHONPATH": str(PROJECT_DIR), "BENTOML_DO_NOT_TRACK": "True",
                     "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_MODEL_TAG": "customer-segmentation:v1",
                     "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
                     "ML_PLATFORM_SERVICE_WORKERS": "2", "ML_PLATFORM_INFERENCE_LOG_DIR": str(log_dir),
                     "ML_PLATFORM_INFERENCE_LOG_MAX_BYTES": "20000", "ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS": "2",
-                    "ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS": "4"}
+                    "ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS": "4", SPOOL_ENV: str(spool)}
         self.process = None
 
     def start(self) -> Replica:
@@ -72,7 +75,7 @@ class Traffic:
         self.replicas, self.labels_dir, self.classes = replicas, labels_dir, classes
         self.answers: list[tuple[str, str, str, float]] = []  # record_id, request_id, host, answered at
         self.pending_labels: list[tuple[str, str]] = []
-        self.stop, self.lock = threading.Event(), threading.Lock()
+        self.stop, self.clients_done, self.lock = threading.Event(), threading.Event(), threading.Lock()
         self.threads = [threading.Thread(target=self._client, args=(n,)) for n in range(CLIENTS)]
         self.threads.append(threading.Thread(target=self._labeller))
         self.pool = customer_segmentation(500, seed=11).drop(columns="segment").to_dict("records")
@@ -105,7 +108,7 @@ class Traffic:
 
     def _labeller(self) -> None:
         for number in range(1_000_000):
-            stopping = self.stop.is_set()
+            stopping = self.clients_done.is_set()  # the last flush comes after the last answer
             with self.lock:
                 batch, self.pending_labels = self.pending_labels, []
             if batch:
@@ -123,8 +126,10 @@ class Traffic:
 
     def finish(self) -> None:
         self.stop.set()
-        for thread in self.threads:
-            thread.join(60)
+        for client in self.threads[:-1]:
+            client.join(60)
+        self.clients_done.set()
+        self.threads[-1].join(60)
 
 
 def consume(resources: dict) -> None:
@@ -132,12 +137,14 @@ def consume(resources: dict) -> None:
         inference_log_sensor(context)
 
 
-def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answered(platform, tmp_path):
-    log_dir, labels_dir = tmp_path / "inference_log", tmp_path / "labels"
+def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answered(
+        platform, storage_kind, storage_root, tmp_path):
+    log_dir, labels_dir = storage_path(storage_root) / "inference_log", tmp_path / "labels"
     loop = LoopStorage(inference_log_dir=str(log_dir), labels_dir=str(labels_dir), label_wait_minutes=10)
-    resources = {"dataset": platform.resources["dataset"], "storage": PlatformStorage(data_dir=str(tmp_path / "data")),
+    resources = {"dataset": platform.resources["dataset"], "storage": PlatformStorage(data_dir=storage_root),
                  "loop_storage": loop}
-    replicas = [Replica(platform, host, log_dir) for host in ("replica-a", "replica-b", "replica-c")]
+    replicas = [Replica(platform, host, log_dir, tmp_path / f"spool-{host}")
+                for host in ("replica-a", "replica-b", "replica-c")]
     for replica in replicas:
         replica.start()
     for replica in replicas:
@@ -171,13 +178,14 @@ def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answ
             replica.stop()
 
     consume(resources)
-    assert not list(log_dir.glob(f"*{OPEN_SUFFIX}")), "every writer's file was closed by its owner"
+    assert not files_in(log_dir, f"*{OPEN_SUFFIX}"), "every writer's file was closed by its owner"
+    assert not any(list(r.spool.iterdir()) for r in replicas if r.spool.exists()), "every spool uploaded"
     late = LoopStorage(inference_log_dir=str(log_dir), labels_dir=str(labels_dir), label_wait_minutes=0)
     consume({**resources, "loop_storage": late})  # records whose answer never reached a client: no label
     assert closed_files(log_dir) == []
 
     landing = resources["storage"].landing_dir(platform.spec)
-    landed = pd.concat([pd.read_csv(p, dtype=str) for p in sorted(landing.glob("inference-*.csv"))])
+    landed = pd.concat([pd.read_csv(p.open("rb"), dtype=str) for p in files_in(landing, "inference-*.csv")])
     counts = Counter(landed["record_id"])
     assert max(counts.values()) == 1, "a record lands in exactly one batch, once"
     assert (landed["segment"] == landed["record_id"].map(traffic.label_of)).all(), "each record its own label"
@@ -186,7 +194,8 @@ def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answ
     assert len(answered) == len(traffic.answers) > 500, "record ids are unique across replicas and workers"
     lost = {record_id: (host, at) for record_id, (host, at) in answered.items() if record_id not in counts}
     assert all(host == killed.host for host, _ in lost.values()), f"only the SIGKILLed replica may lose: {lost}"
-    assert all(0 <= killed_at - at < 1.0 for _, at in lost.values()), "only what was still queued at the kill"
+    ages = sorted(round(killed_at - at, 3) for _, at in lost.values())
+    assert all(0 <= age < 1.0 for age in ages), f"only what was still queued at the kill; answered {ages} s before"
     assert set(counts) <= set(answered)
 
     by_request = Counter(request_id for _, request_id, _, _ in traffic.answers if request_id.startswith("shared-"))
@@ -199,4 +208,4 @@ def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answ
     assert metadata["labelled_total"].value == len(landed)
     assert metadata["unknown_labels"].value == len(lost)
     assert metadata["duplicate_labels"].value == 0 and metadata["conflicting_labels"].value == 0
-    print(f"{len(answered)} records answered, {len(landed)} landed, {len(lost)} lost to the SIGKILL")
+    print(f"{storage_kind}: {len(answered)} records answered, {len(landed)} landed, {len(lost)} lost to the SIGKILL")
