@@ -42,7 +42,6 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ.get
-        data_dir = Path(env("ML_PLATFORM_DATA_DIR", "data"))
         return cls(
             model_tag=env("ML_PLATFORM_MODEL_TAG") or built_for_model_tag() or "customer-segmentation:latest",
             bentoml_home=env("BENTOML_HOME", str(Path.home() / "bentoml")),
