@@ -1,5 +1,5 @@
 """Time and peak RSS of live_performance's window read and promotion_decision's counts over a prediction
-store of N records (10% labelled), each in a fresh process: `python scripts/measure_prediction_store.py`."""
+store of N records (10% labelled), each in a fresh process: `python benchmarks/prediction_store.py`."""
 
 import json
 import random
