@@ -35,7 +35,8 @@ def test_the_kubernetes_instance_caps_the_retrain_pool_as_the_local_one_does(k8s
     k8s = yaml.safe_load((PROJECT_DIR / "deploy" / "dagster-k8s.yaml").read_text())
     values = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
     assert k8s["concurrency"] == values["additionalInstanceConfig"]["concurrency"] == {"pools": local}
-    assert "tag_concurrency_limits" not in k8s["run_coordinator"]["config"]
+    limits = k8s["run_coordinator"]["config"].get("tag_concurrency_limits", [])
+    assert not [limit for limit in limits if limit["key"] == "dagster/job"], "runs carry no dagster/job tag"
     with dg.DagsterInstance.get() as instance:
         pools = instance.get_concurrency_config().pool_config
         assert (pools.pool_granularity, pools.default_pool_limit) == (PoolGranularity.RUN, 1)
