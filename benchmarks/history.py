@@ -96,7 +96,7 @@ def tick(root: Path, name: str, record_runs: bool = False, loaded=None) -> float
     seconds = time.perf_counter() - began
     cursor_file.parent.mkdir(exist_ok=True)
     cursor_file.write_text(data.cursor or "")
-    for request in data.run_requests or [] if record_runs else []:
+    for request in (data.run_requests or []) if record_runs else []:
         instance.add_run(dg.DagsterRun(job_name=request.job_name or "ingest_batch", run_id=str(uuid.uuid4()),
                                        status=dg.DagsterRunStatus.SUCCESS, tags=dict(request.tags)))
     return seconds

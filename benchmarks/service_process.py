@@ -63,9 +63,10 @@ def serve(target: str, env: dict[str, str], output: Path | None = None,
     return process, port
 
 
-def stop(process: subprocess.Popen, timeout: float = 60) -> int:
+def stop(process: subprocess.Popen, timeout: float = 60, signal_number: int = signal.SIGINT) -> int:
+    """Signal the process group (SIGINT: what a terminal's Ctrl-C sends); SIGKILL if it outlives `timeout`."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal_number)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -6,22 +6,20 @@ workers each run their own. It stops with SIGTERM, or SIGKILL after 5 s (it does
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from benchmarks import service_process
+from benchmarks.service_process import HOST, wait_until_up
 
-HOST = "127.0.0.1"
 BUCKET = "ml-platform"
 PORT_FLAGS = ["master.port", "volume.port", "filer.port", "s3.port", "admin.port", "webdav.port",
               "metricsPort", "debug.port"]
@@ -78,35 +76,14 @@ def running_s3(folder: Path, timeout: float = 60) -> Iterator[S3Server]:
     output = folder / "weed.log"
     with output.open("w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    server = S3Server(f"http://{HOST}:{ports['s3.port']}", BUCKET)
     try:
-        _wait_ready(server, process, output, timeout)
-        yield server
+        # Ready once the bucket answers a listing: the gateway answers before its filer is up.
+        wait_until_up(process, ports["s3.port"], f"/{BUCKET}?list-type=2&max-keys=1", timeout, output)
+        yield S3Server(f"http://{HOST}:{ports['s3.port']}", BUCKET)
     finally:
         stop(process)
 
 
-def _wait_ready(server: S3Server, process: subprocess.Popen, output: Path, timeout: float) -> None:
-    """Ready once the bucket answers a listing (the gateway answers before its filer is up)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{server.endpoint}/{server.bucket}?list-type=2&max-keys=1", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"SeaweedFS did not become ready:\n{output.read_text()[-3000:]}")
-
-
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+    """SIGTERM, then SIGKILL after 5 s: `weed mini` does not always stop on SIGTERM."""
+    service_process.stop(process, timeout=5, signal_number=signal.SIGTERM)

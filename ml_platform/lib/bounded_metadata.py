@@ -24,7 +24,8 @@ def bounded_list(name: str, items: list[Any], keep: int = TAIL) -> dict[str, Any
     return {name: list(items[-keep:]), f"{name}_count": len(items), f"{name}_sha256": _digest(list(items))}
 
 
-def bounded_dict(name: str, entries: dict[str, Any], keep: int = TAIL) -> dict[str, Any]:
-    """The same for a mapping, keeping its last `keep` entries in insertion order."""
+def bounded_dict(name: str, entries: dict[str, Any], keep: int = TAIL, total: int | None = None) -> dict[str, Any]:
+    """The same for a mapping, keeping its last `keep` entries in insertion order; `total` counts entries
+    the caller has already let go of (so the hash covers what it still holds)."""
     kept = dict(list(entries.items())[-keep:])
-    return {name: kept, f"{name}_count": len(entries), f"{name}_sha256": _digest(entries)}
+    return {name: kept, f"{name}_count": len(entries) if total is None else total, f"{name}_sha256": _digest(entries)}

@@ -27,7 +27,8 @@ from ml_platform.lib.prediction_store import ADDED, PENDING, STATE, PredictionSt
 from ml_platform.lib.storage import write_atomic, write_new
 
 MARGIN_SECONDS = 120.0  # a label file written this long before the newest one read is still looked for
-COUNTERS = ("joined", "unknown", "duplicates", "conflicts", "expired_records")
+COUNTERS = ("joined", "unknown", "duplicates", "conflicts", "expired_records", "unreadable_files")
+UNREADABLE_KEPT = 20  # the newest unreadable files are named; all of them are counted
 
 
 @dataclass
@@ -65,16 +66,20 @@ class LabelFeed:
             try:
                 frame = pd.read_csv(io.BytesIO(path.read_bytes()), dtype=str)
             except (ValueError, OSError, UnicodeDecodeError) as exc:
-                self.unreadable[path.name] = f"cannot be read: {exc}"[:200]
+                self._refuse(path.name, f"cannot be read: {exc}"[:200])
                 continue
             if missing := [c for c in LABEL_COLUMNS if c not in frame.columns]:
-                self.unreadable[path.name] = f"missing column(s) {missing}; found {list(frame.columns)}"
+                self._refuse(path.name, f"missing column(s) {missing}; found {list(frame.columns)}")
                 continue
             self._add_labels(frame[LABEL_COLUMNS].dropna().assign(arrived=arrived, matched=False))
-        self.unreadable = dict(list(self.unreadable.items())[-20:])
+        self.unreadable = dict(list(self.unreadable.items())[-UNREADABLE_KEPT:])
         if listed:
             self.hwm = max(self.hwm, max(t for _, t in listed))
             self.recent = sorted(p.name for p, t in listed if t >= self.hwm - MARGIN_SECONDS)
+
+    def _refuse(self, name: str, reason: str) -> None:
+        self.unreadable[name] = reason
+        self.counters["unreadable_files"] += 1
 
     def _add_labels(self, new: pd.DataFrame) -> None:
         both = pd.concat([self.window, new], ignore_index=True) if len(self.window) else new.reset_index(drop=True)

@@ -8,8 +8,15 @@ serves it, like the training run links.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from upath import UPath
+
+from ml_platform.lib.storage import write_atomic
 
 MLFLOW_UI = "http://127.0.0.1:5000"
 
@@ -23,3 +30,14 @@ def log_html_report(tracking: Any, path: Path, folder: str, batch: str | None = 
     tracking.log_artifact(str(path), artifact_path=folder)
     return (f"{MLFLOW_UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
             f"/artifactPath/{folder}/{Path(path).name}")
+
+
+@contextmanager
+def kept_report(path: UPath, data: bytes) -> Iterator[Path]:
+    """Keep `data` at `path` under the storage root and yield a local file of the same bytes to log to
+    MLflow (its `log_artifact` takes only local paths), so the bytes are never read back from the store."""
+    write_atomic(path, data)
+    with tempfile.TemporaryDirectory(prefix="report-") as folder:
+        local = Path(folder, path.name)
+        local.write_bytes(data)
+        yield local

@@ -1,6 +1,3 @@
-import tempfile
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
@@ -8,7 +5,7 @@ from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
 from ml_platform.lib.features import model_spec
 from ml_platform.lib.promotion import gate
-from ml_platform.lib.storage import write_atomic
+from ml_platform.lib.report_artifacts import kept_report
 from ml_platform.lib.training_set import SPLIT
 from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
 
@@ -42,10 +39,7 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
 
     png = confusion_matrix_png(candidate, y, predicted, f"{spec.name} v{trained_model['version']} (test set)")
     plot_path = storage.reports_dir("evaluation") / f"confusion_v{trained_model['version']}.png"
-    write_atomic(plot_path, png)
-    with tempfile.TemporaryDirectory(prefix="evaluation-") as folder:
-        local = Path(folder, plot_path.name)
-        local.write_bytes(png)
+    with kept_report(plot_path, png) as local:
         registry.client.log_artifact(trained_model["run_id"], str(local))
     per_class = per_class_table(candidate, y, predicted)
     comparison = pd.DataFrame({"candidate": candidate_metrics,

@@ -13,7 +13,7 @@ from ml_platform.lib.features import model_spec
 from ml_platform.lib.landing import batch_path
 from ml_platform.lib.plots import drift_effects_png
 from ml_platform.lib.training_set import SPLIT, content_version
-from ml_platform.lib.report_artifacts import log_html_report
+from ml_platform.lib.report_artifacts import kept_report, log_html_report
 from ml_platform.lib.storage import storage_path, write_atomic
 from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
 
@@ -86,15 +86,13 @@ def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, refe
     html = batch_path(storage.reports_dir("drift"), context.partition_key, ".html")
     effects = batch_path(storage.reports_dir("drift"), context.partition_key, ".effects.png")
     table, verdict = decision.table(), "drift" if decision.drift else "no drift"
-    write_atomic(effects, drift_effects_png(table, spec.thresholds.drift_min_effect,
-                                            f"{context.partition_key}: {verdict}"))
+    png = drift_effects_png(table, spec.thresholds.drift_min_effect, f"{context.partition_key}: {verdict}")
     with storage_path(reference_profile["sample_path"]).open("rb") as f:
         reference_sample = pd.read_parquet(f)
-    with tempfile.TemporaryDirectory(prefix="drift-report-") as folder:
-        local, local_png = Path(folder, html.name), Path(folder, effects.name)
+    with tempfile.TemporaryDirectory(prefix="drift-report-") as folder, kept_report(effects, png) as local_png:
+        local = Path(folder, html.name)  # Evidently writes only to a local file
         evidently_scores = evidently_html(reference_sample, features, spec, str(local), max_rows=REFERENCE_SAMPLE_ROWS)
         write_atomic(html, local.read_bytes())
-        local_png.write_bytes(effects.read_bytes())
         with mlflow_tracking.run(context) as tracking:  # the batch's MLflow run serves the reports to a browser
             html_url = log_html_report(tracking, local, "drift", context.partition_key)
             effects_url = log_html_report(tracking, local_png, "drift")
