@@ -70,9 +70,27 @@ def stop(process: subprocess.Popen, timeout: float = 60, signal_number: int = si
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+            kill_tree(process)
     return process.returncode
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL the server and every process under it. BentoML starts each worker in its own session, so
+    a signal to the arbiter's process group alone leaves the workers serving, orphaned."""
+    import psutil
+
+    try:
+        root = psutil.Process(process.pid)
+        family = [root, *root.children(recursive=True)]  # listed before the kill: orphans lose their parent
+    except psutil.NoSuchProcess:
+        family = []
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.wait(10)
+    psutil.wait_procs(family[1:], timeout=10)
 
 
 def tree_rss_mb(pid: int) -> tuple[float, float]:

@@ -18,6 +18,7 @@ os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
 
 from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources  # noqa: E402
 from ml_platform.lib.storage import is_remote, storage_path  # noqa: E402
+from ml_platform_tests.leaks import kill_survivors, mark_session  # noqa: E402
 from ml_platform_tests.object_store import S3Server, running_s3  # noqa: E402
 
 DEFAULT_SPEC = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
@@ -33,6 +34,16 @@ def pytest_generate_tests(metafunc):
     folders and once on `s3://` storage on a real S3 server: the storage matrix."""
     if "storage_kind" in metafunc.fixturenames:
         metafunc.parametrize("storage_kind", STORAGE_KINDS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_session():
+    """Set up before every other fixture, so torn down after all of them: whatever a test started and
+    did not stop is killed here, and the session fails naming it."""
+    token = mark_session()
+    yield
+    leaked = kill_survivors(token)
+    assert not leaked, "processes started by tests outlived them (killed now):\n" + "\n".join(leaked)
 
 
 @pytest.fixture(scope="session")

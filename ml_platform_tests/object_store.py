@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import service_process
@@ -30,12 +30,14 @@ GRPC_OFFSET = 10_000  # each server also opens its gRPC port at http port + 1000
 class S3Server:
     endpoint: str
     bucket: str
+    # `weed mini` accepts any key pair; a fresh one per server keeps a literal secret out of the repo.
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
 
     @property
     def env(self) -> dict[str, str]:
         """What a process needs to reach the bucket: the standard AWS variables, any key pair."""
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "ml-platform-test",
-                "AWS_SECRET_ACCESS_KEY": "ml-platform-test-secret", "AWS_REGION": "us-east-1",
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": "us-east-1",
                 "AWS_EC2_METADATA_DISABLED": "true"}
 
     def new_root(self, name: str = "platform") -> str:

@@ -153,7 +153,9 @@ def test_helm_values_and_instance_take_the_database_password_from_the_secret():
     values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
     assert values["generatePostgresqlPasswordSecret"] is False and values["postgresql"]["enabled"] is False
     pods = [values["runLauncher"]["config"]["k8sRunLauncher"], *values["dagster-user-deployments"]["deployments"]]
-    assert all(p["envSecrets"] == [{"name": "ml-platform-secrets"}] and "env" not in p for p in pods)
+    assert all(p["envSecrets"] == [{"name": "ml-platform-secrets"}] for p in pods)
+    # Other variables may only come from a Secret too (the object store's keys): no literal value.
+    assert all("valueFrom" in e and "value" not in e for p in pods for e in p.get("env", [])), pods
     instance = yaml.safe_load((DEPLOY / "dagster-k8s.yaml").read_text())
     assert instance["run_storage"]["config"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
     assert instance["run_launcher"]["config"]["postgres_password_secret"] == "dagster-postgresql-secret"

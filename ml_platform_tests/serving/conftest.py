@@ -38,6 +38,30 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
     built.instance.dispose()
 
 
+def register_variant(platform: Platform, model) -> str:
+    """`model` logged, registered and staged as a new version the way training and promotion do it
+    (skops artifact, `model_sha256` tag, the tag's hash on the store's copy): a service loads it as it
+    loads any version, so a test's deliberately broken model is judged like a real one."""
+    import mlflow
+    from mlflow.models import Model
+
+    from ml_platform.lib import mlflow_flavor, model_store
+    from ml_platform.lib.registry import MODEL_SHA256_TAG
+
+    tracking, spec = platform.resources["mlflow_tracking"], platform.spec
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(tracking.experiment_name()).experiment_id,
+                          run_name="a test's model variant"):
+        info = Model.log(artifact_path=None, name="model", flavor=mlflow_flavor, flavor_name="sklearn",
+                         sk_model=model, dataset_spec=spec.model_dump(mode="json"), registered_model_name=spec.name)
+    version, sha256 = str(info.registered_model_version), info.metadata[mlflow_flavor.SHA256_KEY]
+    platform.registry.tag_version(version, {MODEL_SHA256_TAG: sha256})
+    with model_store.staged_champion(platform.bentoml_home, spec.name, version, model, spec.model_dump_json(),
+                                     {"dataset": spec.name, model_store.REGISTRY_SHA256_LABEL: sha256}, {}):
+        pass
+    return version
+
+
 @dataclass
 class Service:
     url: str

@@ -77,7 +77,9 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_reverted_on_labelled_li
         assert len(requested.run_requests) == 1
         with dg.build_sensor_context(instance=platform.instance, resources=platform.resources,
                                      cursor=requested.cursor) as context:
-            assert isinstance(challenger_sensor(context), dg.SkipReason), "nothing new since the last request"
+            again = challenger_sensor(context)  # a skip that may carry the advanced high-water marks
+        assert isinstance(again, dg.SkipReason) or (not again.run_requests and again.skip_reason), \
+            "nothing new since the last request"
         promoted = decide(platform)
         assert promoted["outcome"] == "promote", promoted
         assert promoted["labelled"] == RECORDS and promoted["challenger_accuracy"] == 1.0

@@ -18,7 +18,7 @@ import pytest
 from ml_platform.lib import model_store
 from ml_platform.lib.inference_log import closed_files, read_records
 from ml_platform.lib.served_model import from_store
-from ml_platform_tests.serving.conftest import RECORD, serving
+from ml_platform_tests.serving.conftest import RECORD, register_variant, serving
 from ml_platform_tests.serving.test_model_integrity import samples
 from ml_platform_tests.waiting import eventually
 
@@ -29,18 +29,13 @@ UNPRIVILEGED = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fo
 @pytest.fixture(scope="module")
 def broken_challenger(platform):
     """A registered version whose model returns NaN probabilities, so every prediction of it raises."""
-    client, name, home = platform.registry.client, platform.spec.name, platform.bentoml_home
-    good = model_store.find(home, model_store.tag_for(name, "2"))
+    good = model_store.find(platform.bentoml_home, model_store.tag_for(platform.spec.name, "2"))
     model = copy.deepcopy(from_store(good).model)
     model[-1].coef_ = np.full_like(model[-1].coef_, np.nan)
-    source = client.get_model_version(name, "2")
-    version = str(client.create_model_version(name, source.source, source.run_id).version)
-    spec_json = json.dumps(model_store.read_spec_json(good.path))
-    with model_store.staged_champion(home, name, version, model, spec_json, dict(good.info.labels), {}):
-        pass
-    client.set_registered_model_alias(name, "challenger", version)
+    version = register_variant(platform, model)
+    platform.registry.set_alias("challenger", version)
     yield version
-    client.delete_registered_model_alias(name, "challenger")
+    platform.registry.delete_alias("challenger")
 
 
 def test_a_shadow_that_raises_on_every_call_leaves_every_champion_answer_in_the_log(platform, broken_challenger):
@@ -63,12 +58,23 @@ def test_a_shadow_that_raises_on_every_call_leaves_every_champion_answer_in_the_
     assert errors >= 1
 
 
+def written(log_dir: Path) -> set[str]:
+    """Record ids in the folder's files, open or closed (a file closed while listed is read next time)."""
+    try:
+        return {r["record_id"] for f in log_dir.iterdir() if f.is_file() for r in read_records(f)}
+    except FileNotFoundError:
+        return set()
+
+
 def test_a_log_folder_that_refuses_writes_makes_the_replica_unready_and_counts_what_it_drops(platform, tmp_path):
     log_dir = tmp_path / "log"
     log_dir.mkdir()
     with serving(platform, prefix=UNPRIVILEGED, ML_PLATFORM_INFERENCE_LOG_DIR=str(log_dir),
                  ML_PLATFORM_INFERENCE_LOG_MAX_BYTES="2000") as service, service.client() as client:
         before = [p["record_id"] for n in range(10) for p in client.post("/predict", json=RECORD).json()]
+        # The writer is asynchronous: what it still holds when the folder turns read-only is dropped (and
+        # counted), so the outage starts once the answers before it are in files.
+        eventually(lambda: set(before) <= written(log_dir), what="the answers before the outage written")
         log_dir.chmod(0o555)
         try:
             def unready():

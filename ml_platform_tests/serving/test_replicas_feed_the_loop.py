@@ -59,8 +59,8 @@ class Replica:
         service_process.wait_until_up(self.process, self.port, output=self.output)
 
     def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+        """Every process of the replica at once, arbiter and workers, as a pod's OOM kill or node loss."""
+        service_process.kill_tree(self.process)
 
     def stop(self) -> None:
         """A clean stop: the workers drain and close their logs (with several workers, BentoML's
