@@ -72,9 +72,25 @@ class LabelAndProbabilities:
         from ml_platform.lib.features import add_features
 
         rows = pd.DataFrame(data)
-        rows = add_features(self.spec, rows) if self.spec is not None else rows
+        if self.spec is not None:
+            rows = add_features(self.spec, as_numbers(self.spec, rows))
         rows = rows.reindex(columns=list(self.model.feature_names_in_))  # optional columns may be absent
         probabilities = self.model.predict_proba(rows)
         answer = pd.DataFrame(probabilities, columns=[probability_column(c) for c in self.classes], index=rows.index)
         answer.insert(0, LABEL, np.asarray(self.classes, dtype=object)[probabilities.argmax(axis=1)])
         return answer
+
+
+def as_numbers(spec: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """Numeric fields as floats, as the HTTP API casts them (the signature leaves real numbers untyped so
+    MLflow passes an int64 column on); anything that is not a number is refused naming its field."""
+    cast = {}
+    for feature in spec.features:
+        if feature.type == "numeric" and feature.name in rows:
+            column = rows[feature.name]
+            numbers = pd.to_numeric(column, errors="coerce").astype("float64")
+            wrong = column[numbers.isna() & column.notna()]
+            if len(wrong):
+                raise ValueError(f"{feature.name}: expected a number, got {wrong.iloc[0]!r}")
+            cast[feature.name] = numbers
+    return rows.assign(**cast)

@@ -2,7 +2,7 @@
 
 Training holds every number as a float, so an inferred signature calls `age` a double, and MLflow then
 refuses the integer a client sends ("Can not safely convert int64 to float64"). The spec knows which
-numbers are integers. The output is what `ServedModel.predict` answers: the label and one probability
+numbers are integers; real numbers are left to the pyfunc, which casts them (`mlflow_flavor.py`). The output is what `ServedModel.predict` answers: the label and one probability
 per class.
 """
 
@@ -22,13 +22,18 @@ def probability_column(label: Any) -> str:
     return f"probability_{label}"
 
 
-def column_type(feature: Any) -> str:
-    """An MLflow column type. A nullable integer is a double: MLflow's long cannot hold a missing value."""
+def column_type(feature: Any) -> Any:
+    """An MLflow column type. A real number is `Any`, cast and checked by the model's pyfunc as the HTTP
+    API casts it: MLflow's `double` refuses an int64 column ("Can not safely convert int64 to float64"),
+    and that is what pandas makes of `{"income": 60000}`, a record the API takes. A nullable integer is
+    a real number too: MLflow's `long` cannot hold a missing value."""
+    from mlflow.types.schema import AnyType
+
     if feature.type == "categorical":
         return "string"
     if feature.type == "timestamp":
         return "datetime"
-    return "long" if feature.integer and not feature.nullable else "double"
+    return "long" if feature.integer and not feature.nullable else AnyType()
 
 
 def model_signature(spec: DatasetSpec, classes: Iterable[Any]) -> Any:

@@ -14,15 +14,21 @@ from ml_platform.lib.served_model import from_store
 from ml_platform_tests.models.conftest import logged_file, stored_file
 
 RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teacher", "spending_score": 55}
+README_RECORD = {"age": 30, "gender": "Female", "income": 60000, "occupation": "Engineer", "spending_score": 70}
 
 
 def test_mlflow_pyfunc_takes_an_api_record_and_answers_what_the_service_answers(platform, tracking):
     spec = platform.spec
     pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
-    inputs = {c.name: (c.type.name, c.required) for c in pyfunc.metadata.get_input_schema().inputs}
-    assert inputs == {"age": ("long", True), "gender": ("string", True), "income": ("double", True),
+    inputs = {c.name: (c.to_dict()["type"], c.required) for c in pyfunc.metadata.get_input_schema().inputs}
+    assert inputs == {"age": ("long", True), "gender": ("string", True), "income": ("any", True),
                       "occupation": ("string", True), "spending_score": ("long", True)}
     answer = pyfunc.predict(pd.DataFrame([RECORD]))  # age is an int64 column, as the API takes it
+    # The README's record: an integer income is an int64 column, which MLflow's `double` would refuse.
+    assert pyfunc.predict(pd.DataFrame([README_RECORD]))["label"].tolist() == pyfunc.predict(
+        pd.DataFrame([{**README_RECORD, "income": 60000.0}]))["label"].tolist()
+    with pytest.raises(Exception, match="income: expected a number, got 'a lot'"):
+        pyfunc.predict(pd.DataFrame([{**README_RECORD, "income": "a lot"}]))
     served = from_store(model_store.find(platform.bentoml_home, model_store.tag_for(spec.name, "1")))
     [(label, probabilities)] = served.predict(add_features_to_rows(spec, [RECORD]))  # as the service calls it
     assert list(answer.columns) == ["label", *(f"probability_{c}" for c in served.classes)]
