@@ -24,7 +24,7 @@ export MLFLOW_ENABLE_TELEMETRY := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving soak
+.PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses wrk soak
 
 install: $(STAMP)
 
@@ -81,11 +81,17 @@ simulate-drift: state
 rollback: state
 	$(BIN)/python -m ml_platform.rollback $(if $(TO),--to $(TO))
 
-bench-serving: state
-	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the serving benchmark"; \
+wrk:
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the serving benchmarks"; \
 	  $(SUDO) apt-get install -y -q wrk >/dev/null || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q wrk >/dev/null; }; }
+
+bench-serving: state wrk
 	$(BIN)/python benchmarks/serving.py
+
+# Latency at a fixed offered rate (50% and 80% of peak) and every pause, beside the closed-loop peak.
+bench-pauses: state wrk
+	$(BIN)/python benchmarks/pauses.py
 
 soak: state
 	$(BIN)/python benchmarks/soak.py

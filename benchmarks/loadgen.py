@@ -20,8 +20,9 @@ from benchmarks.service_process import HOST
 class Answer:
     status: int  # 0: no HTTP answer (timeout, refused, reset, deadline passed before sending)
     request_id: str
-    latency: float
+    latency: float  # seconds; at a fixed rate from when the request was due, so a stall is not hidden
     body: bytes = b""
+    due: float = 0.0  # seconds from the run's start: when it was due (fixed rate) or sent
 
 
 def payloads(feature_names: list[str], count: int = 64, seed: int = 11) -> list[bytes]:
@@ -53,7 +54,7 @@ async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, 
                timeout: float, deadline: float, keep_bodies: bool) -> list[Answer]:
     answers: list[Answer] = []
     next_index = iter(range(requests))
-    started = time.monotonic()
+    started, started_perf = time.monotonic(), time.perf_counter()
 
     async def client() -> None:
         connection = None
@@ -63,12 +64,13 @@ async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, 
             if time.monotonic() > deadline:
                 answers.append(Answer(0, "", 0.0, b"deadline passed"))
                 continue
-            sent = time.perf_counter()
+            # Open loop: a request that waited for a free connection counts its wait (no coordinated omission).
+            sent = started_perf + i / rate if rate else time.perf_counter()
             try:
                 connection = connection or await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
                 status, headers, payload = await _exchange(*connection, bodies[i % len(bodies)], timeout)
                 answers.append(Answer(status, headers.get("x-request-id", ""), time.perf_counter() - sent,
-                                      payload if keep_bodies or status != 200 else b""))
+                                      payload if keep_bodies or status != 200 else b"", sent - started_perf))
                 if headers.get("connection", "").lower() == "close":
                     connection = _close(connection)
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:

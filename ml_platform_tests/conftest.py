@@ -20,6 +20,7 @@ from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources 
 from ml_platform.lib.storage import is_remote, storage_path  # noqa: E402
 from ml_platform_tests.leaks import kill_survivors, mark_session  # noqa: E402
 from ml_platform_tests.object_store import S3Server, running_s3  # noqa: E402
+from ml_platform_tests.shuffled_order import SEED_VARIABLE, session_seed, shuffle  # noqa: E402
 
 DEFAULT_SPEC = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
 FAST_TRAINING = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"],
@@ -70,8 +71,18 @@ def storage_root(request, tmp_path) -> str:
     return str(tmp_path / "data")
 
 
+def pytest_report_header(config):
+    seed = session_seed(config)
+    return f"test order: shuffled with seed {seed} (replay it: {SEED_VARIABLE}={seed})" if seed is not None else None
+
+
+def pytest_configure_node(node):
+    """pytest-xdist's hook: each worker shuffles with the controller's seed."""
+    node.workerinput["order_seed"] = session_seed(node.config)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) the tests of a folder that share
+    """The order is shuffled (`shuffled_order.py`). Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) the tests of a folder that share
     its conftest's session or module fixtures (a built platform, a served Bento) run on one worker, so
     those are built once; every other test is spread by file. (`_fixtureinfo` is pytest's, pinned in
     requirements-dev.lock: if it moves, collection fails here rather than running unbalanced.)"""
@@ -82,6 +93,7 @@ def pytest_collection_modifyitems(config, items):
             definition.baseid == folder and definition.scope in ("session", "module")
             for definitions in item._fixtureinfo.name2fixturedefs.values() for definition in definitions)
         item.add_marker(pytest.mark.xdist_group(path.parent.name if shared else path.stem))
+    shuffle(items, session_seed(config))
 
 
 @dataclass

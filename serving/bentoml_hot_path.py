@@ -28,7 +28,6 @@ if any of them stops taking effect.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from typing import Any
 
@@ -44,18 +43,6 @@ def bind_api_methods(instance: Any, apis: dict[str, Any]) -> None:
     """Call from the service's `__init__`: an instance attribute wins over the class's descriptor."""
     for name, method in apis.items():
         setattr(instance, name, method.__get__(instance, type(instance)))
-
-
-def freeze_heap() -> None:
-    """Move everything alive now (libraries, the model) out of the garbage collector's sight.
-
-    A worker holds a few hundred MB of long-lived objects; every full collection walks them all and
-    stalls the event loop for tens of milliseconds, which shows up as the p99. They never become
-    garbage, so `gc.freeze` leaves them out of later collections. Unfreezing first lets a model that
-    was just replaced be collected."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def _memoized(compute: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Metrics:
     shadow_errors: Any
     canary_fallbacks: Any
     canary_share: Any
+    gc_pause: Any
 
 
 @cache
@@ -65,4 +67,6 @@ def metrics() -> Metrics:
                                  "(the champion answered them instead)"),
         canary_share=Gauge("ml_platform_canary_share_percent", "Percent of clients the shadow (challenger) answers",
                            multiprocess_mode="livemax"),
+        gc_pause=Histogram("ml_platform_gc_pause_seconds", "Garbage collections, by generation: every request in "
+                           "flight waits while one runs", ["generation"], buckets=GC_BUCKETS),
     )

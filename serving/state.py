@@ -24,7 +24,7 @@ from ml_platform.lib.inference_log_writer import Counters, Entry, InferenceLogWr
 from ml_platform.lib.request_schema import Prediction
 from ml_platform.lib.served_model import ServedModel
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import freeze_heap
+from serving.heap import GcProbe, HeapWatch
 from serving.answering import Answering
 from serving.metrics import Metrics, metrics
 from serving.refusals import AliasRemoved, IncompatibleModel, Refusals
@@ -43,6 +43,7 @@ class ServingState:
         self.follower: AliasFollower | None = None
         self.writer: InferenceLogWriter | None = None
         self.refusals = Refusals()
+        self.heap = HeapWatch()
 
     @property
     def metrics(self) -> Metrics:
@@ -66,7 +67,7 @@ class ServingState:
         except Exception as exc:
             logger.error(f"refusing the model built into the Bento (v{baked_version}): {exc}")
             self._reload_failed("champion", baked_version, exc)
-        freeze_heap()
+        GcProbe(m.gc_pause).install()
         if settings.tracking_uri:
             roles = {"champion": "champion", **({"shadow": settings.shadow_alias} if settings.shadow_alias else {})}
             self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,
@@ -79,6 +80,8 @@ class ServingState:
             except Exception as exc:
                 logger.warning(f"registry at {settings.tracking_uri} not reachable yet: {exc}")
             self.follower.start()
+        self.heap.freeze()  # after the follower's first poll: MLflow and its registry client are long-lived too
+        self.heap.start()
 
     def swap(self, role: str, served: ServedModel | None) -> None:
         """Serve `served` in `role`; a model whose features differ from the request schema is refused.
@@ -100,7 +103,7 @@ class ServingState:
         self.metrics.reloads.labels(role=role, outcome="loaded").inc()
         self.refusals.clear(role)
         if current is not None:
-            freeze_heap()
+            self.heap.freeze()
 
     def _reload_failed(self, role: str, version: str, exc: Exception) -> None:
         """Keep what is served and say, in /readyz and the metrics, which version was refused and why."""
@@ -165,6 +168,7 @@ class ServingState:
                 "follows": self.follower.roles if self.follower else None}
 
     def close(self) -> None:
+        self.heap.stop()
         if self.follower is not None:
             self.follower.stop()
         if self.writer is not None:

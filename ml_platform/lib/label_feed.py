@@ -4,8 +4,9 @@ Each sync reads only label files newer than a high-water mark kept in `predictio
 (with the names read inside a short margin before it, so a file written slowly is not skipped), keeps the
 labels of the wait window in `state/labels_window.parquet`, and joins them to the records still pending.
 A log file's records are added with the labels already in the window; the rest wait in `pending/` for
-the window and are then counted as expired, and a label that matches no record within the window is
-counted as unknown (it names no record, or arrived after the window): counted, never joined forever.
+the window and are then counted as expired, and a label that matches no record within the window (and
+an hour past it) is counted as unknown (it names no record, or arrived after the window): counted, never
+joined forever.
 Of two labels for one record the first joined wins; the second is counted (duplicate or conflict).
 
 Concurrent syncs are safe: the window is a set (a lost state write only means a file read twice), and a
@@ -22,11 +23,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 from upath import UPath
 
-from ml_platform.lib.labels import LABEL_COLUMNS
+from ml_platform.lib.labels import LABEL_COLUMNS, Labels
 from ml_platform.lib.prediction_store import ADDED, PENDING, STATE, PredictionStore, listed_with_times, read_frame, rows, to_bytes
 from ml_platform.lib.storage import write_atomic, write_new
 
 MARGIN_SECONDS = 120.0  # a label file written this long before the newest one read is still looked for
+# A label stays in the window this long past the wait: a log file closes up to its rotation time (5 min
+# locally, 1 on an object store) or the orphan timeout (10 min) after its records, and when its wait
+# ends its consumer lands it with the labels in the window (`labels()`).
+KEPT_PAST_WAIT_SECONDS = 3600.0
 COUNTERS = ("joined", "unknown", "duplicates", "conflicts", "expired_records", "unreadable_files")
 UNREADABLE_KEPT = 20  # the newest unreadable files are named; all of them are counted
 
@@ -95,6 +100,11 @@ class LabelFeed:
         self.window.loc[hit, "matched"] = True
         return dict(zip(self.window.loc[hit, "record_id"], self.window.loc[hit, "label"]))
 
+    def labels(self) -> Labels:
+        """The labels in the window: what the log consumer lands closed files with, so a tick reads the
+        label files that arrived since the last one, never every label received so far."""
+        return Labels(self.window[LABEL_COLUMNS].reset_index(drop=True))
+
     def added(self, stem: str) -> bool:
         return (self.store.root / ADDED / stem).exists()
 
@@ -140,7 +150,7 @@ class LabelFeed:
 
     def save(self) -> None:
         """Labels past the window leave it; those that never matched a record are counted as unknown."""
-        old = self.window["arrived"].astype(float) < self.now - self.window_seconds
+        old = self.window["arrived"].astype(float) < self.now - self.window_seconds - KEPT_PAST_WAIT_SECONDS
         self.counters["unknown"] += int((old & ~self.window["matched"].astype(bool)).sum())
         self.window = self.window[~old]
         state = {"hwm": self.hwm, "recent": self.recent, "counters": self.counters, "unreadable": self.unreadable}

@@ -3,7 +3,7 @@
 A label names the `record_id` the service returned for that record (unique per record, whatever
 `X-Request-ID` the caller sent). Files are written whole (temporary name, then rename; one PUT on an
 object store) into the labels folder, in any order and any time after the prediction. Nothing is dropped silently: a record labelled
-twice is counted (a conflicting label too; the later file wins), and a file without the two columns is
+twice is counted (a conflicting label too: of the two, the one read first is joined and landed), and a file without the two columns is
 reported by name.
 """
 

@@ -41,9 +41,10 @@ def _pause() -> None:
     time.sleep(1.2)  # S3's Last-Modified has whole seconds
 
 
-def write_files(root: UPath, landing: UPath) -> tuple[dict[str, UPath], float]:
+def write_files(root: UPath, landing: UPath, dataset: str) -> tuple[dict[str, UPath], float]:
     """Every kind of file, old and young; returns them by name and the split instant."""
-    logs, labels, reports = root / "inference_log", root / "labels", root / "reports"
+    logs, labels, reports, predictions = root / "inference_log", root / "labels", root / "reports", root / "predictions"
+    archives = root / "bentos" / dataset
     old = {"consumed_old": logs / "consumed" / "inference-20250101T000000.000000-1-1-aa-h.jsonl",
            "unreadable_old": logs / "unreadable" / "inference-20250101T000000.000000-1-1-bb-h.jsonl",
            "label_old": labels / "labels-old.csv",
@@ -51,12 +52,21 @@ def write_files(root: UPath, landing: UPath) -> tuple[dict[str, UPath], float]:
            "drift_old": reports / "drift" / "batch-a.csv.html",
            "plot_old": reports / "evaluation" / "confusion_v1.png",
            "sample_old": reports / "reference" / "old.parquet",
-           "sample_current": reports / "reference" / "current.parquet"}
+           "sample_current": reports / "reference" / "current.parquet",
+           "partition_old": predictions / "date=2025-01-01" / "hour=00" / "inference-20250101T000000.parquet",
+           "marker_consumed": predictions / "added" / "inference-20250101T000000.000000-1-1-aa-h"}
     for path in old.values():
         write_atomic(path, b"x" * 100)
+    for version in BENTOS:  # exported in build order: the newest last
+        _pause()
+        old[f"archive_v{version}"] = archives / f"v{version}-ml-platform-classifier-{version}abc.bento"
+        write_atomic(old[f"archive_v{version}"], b"b" * 100)
     _pause()
     opened = time.time()  # a log file still waiting for labels, opened now as far as labels can tell
-    pending = logs / f"inference-{_stamp(opened + CLOCK_MARGIN_SECONDS)}-1-1-cc-h.jsonl"
+    pending_stem = f"inference-{_stamp(opened + CLOCK_MARGIN_SECONDS)}-1-1-cc-h"
+    old["marker_pending"] = predictions / "added" / pending_stem  # added to the store, not consumed yet
+    write_atomic(old["marker_pending"], b"")
+    pending = logs / f"{pending_stem}.jsonl"
     write_atomic(pending, b'{"record_id": "r1"}\n')
     _pause()
     late_label = labels / "labels-after-pending.csv"
@@ -68,7 +78,8 @@ def write_files(root: UPath, landing: UPath) -> tuple[dict[str, UPath], float]:
              "label_young": labels / "labels-young.csv", "batch-g.csv": landing / "batch-g.csv",
              "drift_young": reports / "drift" / "batch-g.csv.html",
              "plot_young": reports / "evaluation" / "confusion_v8.png",
-             "sample_young": reports / "reference" / "young.parquet"}
+             "sample_young": reports / "reference" / "young.parquet",
+             "partition_young": predictions / "date=2099-01-01" / "hour=00" / "inference-20990101T000000.parquet"}
     for path in young.values():
         write_atomic(path, b"y" * 10)
     return {**old, "pending": pending, "label_after_pending": late_label, **young}, split

@@ -22,16 +22,16 @@ from ml_platform_tests.retention.history import (fill_registry, fill_store, mode
 
 DAYS = 30
 POLICY = RetentionSettings(**{f"{kind}_days": DAYS for kind in (
-    "consumed_log", "unreadable_log", "label", "landed", "drift_report", "evaluation_plot", "reference_sample")},
-    model_versions=2, rollback_depth=2, bentos=1)
+    "consumed_log", "unreadable_log", "label", "landed", "drift_report", "evaluation_plot", "reference_sample",
+    "prediction")}, model_versions=2, rollback_depth=2, bentos=1)
 REMOVED = {"consumed_old", "unreadable_old", "label_old", "batch-a.csv", "batch-b.csv", "drift_old", "plot_old",
-           "sample_old"}
+           "sample_old", "partition_old", "marker_consumed", "archive_v1", "archive_v6"}
 
 
 @pytest.fixture
 def history(make_platform, tmp_path, storage_kind, bento_template):
     platform = make_platform(write_spec(tmp_path / "spec.yaml", training={"window_batches": 2}))
-    files, split = write_files(platform.storage, platform.landing)
+    files, split = write_files(platform.storage, platform.landing, platform.spec.name)
     record_ingestion(platform.instance, platform.storage)
     artifact_root = platform.resources["mlflow_tracking"].artifact_root
     fill_registry(platform.instance, platform.registry, artifact_root)
@@ -69,7 +69,8 @@ def test_retention_removes_what_the_policy_allows_and_keeps_what_is_needed(histo
         "pending_logs": {LABEL_WAIT: 1}, "label_files": {PENDING_LABELS: 1},
         "landed_files": {IN_WINDOW: 2, NOT_INGESTED: 1}, "reference_samples": {CURRENT_REFERENCE: 1},
         "model_versions": {"champion": 1, "a rollback target": 2, "the drift reference's model": 1},
-        "bentos": {"built for champion": 1}}
+        "bentos": {"built for champion": 1}, "prediction_markers": {"its log file still waits to be consumed": 1},
+        "bento_archives": {"built for champion": 1}}
     assert report["landed_files_removed"] == 2 and report["landed_files_removed_bytes"] == 200
     assert report["consumed_logs_kept"] == 1 and report["landed_files_kept"] == 4
 

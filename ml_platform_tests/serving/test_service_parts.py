@@ -18,7 +18,8 @@ from ml_platform.lib.inference_log_writer import InferenceLogWriter
 from ml_platform.lib.model_store import ModelIntegrityError, ModelNotInStore
 from ml_platform.lib.served_model import ServedModel
 from ml_platform_tests.test_compiled_pipeline import SPEC, fitted
-from serving.bentoml_hot_path import bind_api_methods, freeze_heap, memoize_json_schemas
+from serving.bentoml_hot_path import bind_api_methods, memoize_json_schemas
+from serving.heap import freeze_heap
 from serving.refusals import AliasRemoved, IncompatibleModel, reason_for
 from serving.settings import Settings
 from serving.state import ServingState

@@ -6,7 +6,6 @@ from ml_platform.lib.inference_batches import consume
 from ml_platform.lib.inference_log import closed_files
 from ml_platform.lib.inference_log_recovery import folder_now, recover
 from ml_platform.lib.label_feed import LabelFeed
-from ml_platform.lib.labels import read_labels
 from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage
 from ml_platform.resources import DatasetResource, PlatformStorage
@@ -21,6 +20,8 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     the new-data sensor takes them from there. Consumed files move to `consumed/`, so the state is in
     the folder, not in a cursor: any order of closing, and a reset sensor, land each file exactly once.
     Every file read is also added to the prediction store, and new labels are joined to it each tick.
+    A tick reads only the label files that arrived since the last one (`LabelFeed`): files are landed
+    with the labels of the wait window, so its cost does not grow with the labels received so far.
     """
     log_dir = loop_storage.inference_log_path
     if not log_dir.exists():
@@ -31,12 +32,12 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     now = folder_now(log_dir)
     feed = LabelFeed.load(PredictionStore(loop_storage.predictions_path), loop_storage.labels_path,
                           loop_storage.label_wait_minutes * 60, now)
-    if not closed_files(log_dir):  # the common tick: no need to read every label file received so far
+    if not closed_files(log_dir):
         feed.join_pending()  # labels that arrived since the last tick meet the records waiting for them
         feed.save()
         return dg.SensorResult(skip_reason="no closed inference-log file waits")
     spec = dataset.load()
-    done = consume(log_dir, read_labels(loop_storage.labels_path), spec, storage.landing_dir(spec),
+    done = consume(log_dir, feed.labels(), spec, storage.landing_dir(spec),
                    loop_storage.label_wait_minutes * 60, now, feed)
     feed.join_pending()
     feed.save()

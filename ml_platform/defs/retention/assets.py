@@ -14,6 +14,8 @@ from ml_platform.lib.retention import Swept, cutoff, nothing_protected, sweep
 from ml_platform.lib.retention_bentos import prune_bentos, prune_models
 from ml_platform.lib.retention_files import listed
 from ml_platform.lib.retention_models import prune_registry
+from ml_platform.lib.retention_stores import sweep_archives, sweep_predictions
+from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.defs.retention.report import report_metadata
 from ml_platform.loop_resources import LoopStorage
 from ml_platform.resources import PlatformStorage
@@ -72,11 +74,17 @@ def retention_report(context: dg.AssetExecutionContext, config: RetentionRun) ->
         sweep("reference_samples", listed(reports / "reference", "*.parquet"),
               cutoff(policy.reference_sample_days, now), _current_sample(reference), dry),
     ]
+    predictions_before = cutoff(policy.prediction_days, now)
+    if predictions_before is not None:  # a challenger's decision reads the store since it was set
+        predictions_before = min(predictions_before, now - (spec.promotion.max_hours + 1) * HOUR)
+    waiting = {f.path.name.removesuffix(CLOSED_SUFFIX) for f in pending}
+    swept += sweep_predictions(PredictionStore(loop_storage.predictions_path), predictions_before, waiting, dry)
     registry = resources.mlflow_tracking.registry()
     needed = needed_versions(context.instance, registry, reference, policy.rollback_depth)
     versions, left = prune_registry(registry, needed, policy.model_versions, dry)
     home = resources.bento_store.home_path
-    swept += [versions, prune_models(home, spec.name, left, dry), prune_bentos(home, spec.name, needed, policy.bentos, dry)]
+    swept += [versions, prune_models(home, spec.name, left, dry), prune_bentos(home, spec.name, needed, policy.bentos, dry),
+              sweep_archives(root / "bentos" / spec.name, needed, policy.bentos, dry)]
     for outcome in swept:
         context.log.info(f"{outcome.kind}: {outcome.metadata()}")
     return dg.MaterializeResult(metadata=report_metadata(swept, policy, dry))

@@ -31,6 +31,7 @@ class RetentionSettings(dg.ConfigurableResource):
     drift_report_days: float | None = _DEFAULT.drift_report_days
     evaluation_plot_days: float | None = _DEFAULT.evaluation_plot_days
     reference_sample_days: float | None = _DEFAULT.reference_sample_days
+    prediction_days: float | None = _DEFAULT.prediction_days
     model_versions: int = _DEFAULT.model_versions
     rollback_depth: int = _DEFAULT.rollback_depth
     bentos: int = _DEFAULT.bentos

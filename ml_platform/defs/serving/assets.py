@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from upath import UPath
 
+from ml_platform.lib.retention_stores import archive_name
 from ml_platform.lib.champion_bento import MODEL_TAG_LABEL, bento_for
 from ml_platform.lib.storage import is_remote
 from ml_platform.resources import BentoStore, DatasetResource, PlatformStorage
@@ -49,7 +50,8 @@ def bento(context: dg.AssetExecutionContext, promoted_model: dict, dataset: Data
     else:
         context.log.info(f"reusing {existing.tag}, already built for {model_tag}")
     tag = str(existing.tag)
-    archive = export_archive(existing, home, storage.root / "bentos" / dataset.load().name)
+    archive = export_archive(existing, home, storage.root / "bentos" / dataset.load().name,
+                             promoted_model["champion_version"])
     return dg.Output({"bento_tag": tag, "model_tag": model_tag, "path": existing.path, "archive": str(archive)},
                      data_version=dg.DataVersion(tag), metadata={
         "bento_tag": tag,
@@ -61,10 +63,11 @@ def bento(context: dg.AssetExecutionContext, promoted_model: dict, dataset: Data
     })
 
 
-def export_archive(built, home: str, folder: UPath) -> UPath:
-    """`<folder>/<name>-<version>.bento` (BentoML's export format), written once per Bento. Exported by
-    BentoML's CLI with this store's home: an export resolves the Bento's models in its process's home."""
-    archive = folder / f"{built.tag.name}-{built.tag.version}.bento"
+def export_archive(built, home: str, folder: UPath, model_version: str) -> UPath:
+    """`<folder>/v<model version>-<name>-<version>.bento` (BentoML's export format), written once per
+    Bento; the name lets retention keep the archives of versions still needed. Exported by BentoML's CLI
+    with this store's home: an export resolves the Bento's models in its process's home."""
+    archive = folder / archive_name(model_version, built.tag.name, built.tag.version)
     if archive.exists():
         return archive
     with tempfile.TemporaryDirectory(prefix="bento-export-") as local:
