@@ -33,7 +33,6 @@ class HeapWatch:
 
     def __init__(self, seconds: float = 10.0):
         self.seconds, self.modules = seconds, len(sys.modules)
-        self.refreezes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heap-watch", daemon=True)
 
@@ -46,7 +45,6 @@ class HeapWatch:
         if len(sys.modules) == self.modules:
             return False
         self.freeze()
-        self.refreezes += 1
         return True
 
     def start(self) -> HeapWatch:
@@ -65,7 +63,7 @@ class GcProbe:
     """Times each collection with `gc.callbacks` into a histogram labelled by generation."""
 
     def __init__(self, histogram: Any):
-        self.histogram, self._started = histogram, 0.0
+        self._started = 0.0
         self.children = {generation: histogram.labels(generation=str(generation)) for generation in (0, 1, 2)}
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
