@@ -8,7 +8,9 @@ MLflow and builds its client) and again whenever the worker imported more module
 on some request's path). `HeapWatch` does the latter on a daemon thread.
 
 `GcProbe` times every collection into `ml_platform_gc_pause_seconds` by generation, so an operator sees
-a collection pause in Prometheus rather than inferring it from the p99.
+a collection pause in Prometheus rather than inferring it from the p99. A collection can start inside
+any allocation, including one prometheus_client makes while it holds its (non-reentrant) value lock, so
+the callback only appends to a deque; the heap-watch thread moves the timings into the histogram.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import gc
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 
@@ -29,10 +32,11 @@ def freeze_heap() -> None:
 
 
 class HeapWatch:
-    """Freezes the heap again when modules were imported since the last freeze (checked every `seconds`)."""
+    """Freezes the heap again when modules were imported since the last freeze, and records the probe's
+    timings (both every `seconds`)."""
 
-    def __init__(self, seconds: float = 10.0):
-        self.seconds, self.modules = seconds, len(sys.modules)
+    def __init__(self, probe: GcProbe | None = None, seconds: float = 1.0):
+        self.probe, self.seconds, self.modules = probe, seconds, len(sys.modules)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heap-watch", daemon=True)
 
@@ -57,20 +61,31 @@ class HeapWatch:
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):
             self.check()
+            if self.probe is not None:
+                self.probe.flush()
 
 
 class GcProbe:
-    """Times each collection with `gc.callbacks` into a histogram labelled by generation."""
+    """Times each collection with `gc.callbacks`; `flush` puts the timings into a histogram by generation.
 
-    def __init__(self, histogram: Any):
+    The callback takes no lock (deque appends are atomic), so a collection that interrupts a thread
+    holding the metrics lock cannot deadlock it. Between flushes at most `keep` timings wait."""
+
+    def __init__(self, histogram: Any, keep: int = 10_000):
         self._started = 0.0
+        self.pending: deque[tuple[int, float]] = deque(maxlen=keep)
         self.children = {generation: histogram.labels(generation=str(generation)) for generation in (0, 1, 2)}
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.children[info["generation"]].observe(time.perf_counter() - self._started)
+            self.pending.append((info["generation"], time.perf_counter() - self._started))
+
+    def flush(self) -> None:
+        while self.pending:
+            generation, seconds = self.pending.popleft()
+            self.children[generation].observe(seconds)
 
     def install(self) -> GcProbe:
         if self not in gc.callbacks:

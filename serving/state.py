@@ -67,7 +67,7 @@ class ServingState:
         except Exception as exc:
             logger.error(f"refusing the model built into the Bento (v{baked_version}): {exc}")
             self._reload_failed("champion", baked_version, exc)
-        GcProbe(m.gc_pause).install()
+        self.heap.probe = GcProbe(m.gc_pause).install()
         if settings.tracking_uri:
             roles = {"champion": "champion", **({"shadow": settings.shadow_alias} if settings.shadow_alias else {})}
             self.follower = AliasFollower(settings.tracking_uri, spec, settings.bentoml_home, roles,

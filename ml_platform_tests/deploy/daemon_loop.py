@@ -80,4 +80,4 @@ def run_kubelet(stand_in_api, deployment, tmp_path):
     stand_in_api.kubelet = kubelet
     yield kubelet
     stand_in_api.kubelet = None
-    kubelet.wait()
+    kubelet.delete_all()

@@ -12,11 +12,13 @@ find on its volumes are the test's temporary directories, given as the ConfigMap
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,8 +50,7 @@ def _lookup(objects: dict[str, dict], name: str, kind: str) -> dict:
 
 def run_container(job: dict, env: dict[str, str], dagster_home: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     """The container's command, on this machine's venv, with DAGSTER_HOME moved to the test's directory."""
-    argv, local_env = _local_argv_env(job, env, dagster_home)
-    return subprocess.run(argv, env=local_env, capture_output=True, text=True, timeout=timeout)
+    return run_container_until(job, env, dagster_home, None, timeout)
 
 
 def _local_argv_env(job: dict, env: dict[str, str], dagster_home: Path) -> tuple[list[str], dict[str, str]]:
@@ -68,18 +69,20 @@ class Fate:
     reason: str = "OOMKilled"
 
 
-def run_container_until(job: dict, env: dict[str, str], dagster_home: Path, fate: Fate,
-                        timeout: int) -> subprocess.CompletedProcess:
-    """The container's command, SIGKILLed (process group and all) when its log says `fate.step` started."""
+def run_container_until(job: dict, env: dict[str, str], dagster_home: Path, fate: Fate | None, timeout: int,
+                        started: Callable[[subprocess.Popen], None] = lambda process: None) -> subprocess.CompletedProcess:
+    """The container's command, SIGKILLed (process group and all) when its log says `fate.step` started,
+    or when it overruns `timeout`. `started` is handed the process (the kubelet deletes pods at teardown)."""
     argv, local_env = _local_argv_env(job, env, dagster_home)
     process = subprocess.Popen(argv, env=local_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
+    started(process)
     timer = threading.Timer(timeout, os.killpg, (process.pid, signal.SIGKILL))
     timer.start()
     output = []
     for line in process.stdout:
         output.append(line)
-        if f'Started execution of step "{fate.step}"' in line:
+        if fate and f'Started execution of step "{fate.step}"' in line:
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     timer.cancel()
@@ -104,6 +107,7 @@ class Kubelet:
         self._started: dict[str, str] = {}
         self.finished: dict[str, subprocess.CompletedProcess] = {}
         self._threads: list[threading.Thread] = []
+        self._processes: list[subprocess.Popen] = []
 
     def runs(self, job: dict) -> bool:
         return job["metadata"]["labels"].get("app.kubernetes.io/component") in self.components
@@ -119,8 +123,7 @@ class Kubelet:
         fate = self.fates.get(job["metadata"]["name"])
         try:
             env = container_env(job, self._config_maps, self._secrets)
-            finished = (run_container_until(job, env, self._home, fate, self._timeout) if fate
-                        else run_container(job, env, self._home, self._timeout))
+            finished = run_container_until(job, env, self._home, fate, self._timeout, self._processes.append)
         except (AssertionError, KeyError, subprocess.TimeoutExpired) as error:
             finished = subprocess.CompletedProcess([], 1, "", f"the pod failed: {error!r}")
         self.finished[job["metadata"]["name"]] = finished
@@ -128,6 +131,15 @@ class Kubelet:
     def wait(self, timeout: float = 30) -> None:
         for thread in self._threads:
             thread.join(timeout)
+
+    def delete_all(self) -> None:
+        """What deleting the test's namespace does: every pod still running (a step pod whose run pod died
+        keeps training, as it would in a cluster) is killed, and the kubelet waits for its threads."""
+        for process in self._processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+        self.wait()
 
     def has_job(self, name: str) -> bool:
         return name in self._jobs

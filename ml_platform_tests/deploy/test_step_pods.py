@@ -50,7 +50,7 @@ def kubelet(stand_in_api, pod_env_sources, tmp_path):
     stand_in_api.kubelet = kubelet
     yield kubelet
     stand_in_api.kubelet = None
-    kubelet.wait()
+    kubelet.delete_all()
 
 
 def test_each_step_runs_in_a_job_of_its_own_sized_by_its_asset(deployment, stand_in_api, kubelet,

@@ -126,9 +126,11 @@ def test_bad_traffic_and_a_failing_model_raise_the_shipped_alerts(traffic):
 
 
 def test_every_dashboard_panel_query_parses_and_returns_series(platform, traffic):
+    """Rates over 10 minutes: the traffic is over by now, and on a loaded machine the Bento's 1 s scrapes
+    may have failed for a while since (its samples then go stale; a 1-minute window can come back empty)."""
     panels = generate_module().dashboard()["panels"]
     assert len(panels) >= 12
     for panel in panels:
         for target in panel["targets"]:
-            promql = target["expr"].replace("$__rate_interval", "1m").replace("$dataset", platform.spec.name)
+            promql = target["expr"].replace("$__rate_interval", "10m").replace("$dataset", platform.spec.name)
             assert servers.query(traffic.url, promql), f"{panel['title']}: {promql} returned no series"

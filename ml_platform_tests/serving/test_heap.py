@@ -1,11 +1,16 @@
-"""The worker's heap is frozen again after a late import, and every collection is timed by generation."""
+"""The worker's heap is frozen again after a late import, and every collection is timed by generation,
+without ever deadlocking a thread that holds prometheus_client's lock when a collection starts."""
 
 import gc
+import subprocess
 import sys
+import textwrap
 import types
 
 from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
+from ml_platform.definitions import PROJECT_DIR
 from serving.heap import GcProbe, HeapWatch
 
 
@@ -29,4 +34,31 @@ def test_every_collection_is_timed_under_its_generation():
         gc.collect()
     finally:
         gc.callbacks.remove(probe)
+    probe.flush()
     assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "2"}) >= 1
+
+
+WORKER_UNDER_GC_PRESSURE = textwrap.dedent("""
+    import gc, time
+    from prometheus_client import Counter, Histogram
+    from serving.heap import GcProbe, HeapWatch
+    watch = HeapWatch(GcProbe(Histogram("gc_pause_seconds", "t", ["generation"])).install(), seconds=0.01).start()
+    requests = Counter("requests_total", "t", ["path"])
+    gc.set_threshold(1, 1, 1)  # a collection at nearly every allocation, as a busy worker sees now and then
+    kept, deadline = [], time.monotonic() + 3
+    while time.monotonic() < deadline:
+        requests.labels(path=f"/p{len(kept)}").inc()  # a new child builds its key under the values lock
+        kept.append([{}] * 3)
+    time.sleep(0.1)
+""")
+
+
+def test_a_collection_inside_the_metrics_lock_does_not_deadlock_the_worker(tmp_path):
+    """A worker hung at shutdown this way in CI: a collection began while prometheus_client held its
+    multiprocess value lock, and the GC callback's `observe` waited for that lock forever."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_DIR)}
+    done = subprocess.run([sys.executable, "-c", WORKER_UNDER_GC_PRESSURE], env=env, timeout=60, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "0"}) > 1000
