@@ -2,14 +2,15 @@
 
 History is made by the platform's own parts, never by writing its files by hand: the service's log writer
 (`InferenceLogWriter`) writes the records, a label file names 10% of them, and the real
-`inference_log_sensor` consumes every closed file (landing it as a batch and adding it to the prediction
-store); the real `new_data_sensor` and `labels_sensor` then tick over what is there, so their cursors are
-the ones a deployment of that age has. Then one more log file, label file and landed batch arrive, and
+`inference_log_sensor` consumes every closed file (staging it for its hour's batch and adding it to the
+prediction store); each "hour" (10 files) is sealed as one landed batch by `seal` as the first tick after
+the hour would; the real `new_data_sensor` and `labels_sensor` then tick over what is there, so their
+cursors are the ones a deployment of that age has. Then one more log file and label file arrive, and
 each recurring piece of work runs in a fresh process (wall time, peak RSS): each sensor's next tick,
 `live_performance`'s window read and `promotion_decision`'s incremental count of what is new.
 
 Scales are records and batches: 1x = `--base` records (default 10,000) in files of 1,000, so 100x is a
-million records and 1,000 landed batches. Goal (issue 22): every 100x figure within 1.5x its 1x figure.
+million records and 100 hourly batches. Goal (issue 22): every 100x figure within 1.5x its 1x figure.
 """
 
 from __future__ import annotations
@@ -128,11 +129,17 @@ def measure(root: Path, name: str) -> dict:
 
 
 def build(root: Path, records: int) -> None:
-    write_log(root, 0, records)
-    for first in range(0, records, PER_FILE * 10):
+    from ml_platform.lib.served_batches import seal
+
+    loaded = platform(root)
+    landing = loaded[0].resources["storage"].landing_dir(loaded[0].resources["dataset"].load())
+    for first in range(0, records, PER_FILE * 10):  # an hour of traffic
+        write_log(root, first, PER_FILE * 10)
         write_labels(root, first, PER_FILE * 10)
+        tick(root, "inference_log_sensor", loaded=loaded)
+        seal(landing, set(), time.time() + 7200, minutes=60)
     for name in SENSORS:
-        tick(root, name, record_runs=True)
+        tick(root, name, record_runs=True, loaded=loaded)
     loop_run(root, "promotion_decision")  # the decision has run before: the next run counts what is new
 
 

@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 from upath import UPath
 
 from ml_platform.lib.storage import storage_path
@@ -24,13 +25,15 @@ class LoopStorage(dg.ConfigurableResource):
     `inference_log/` and `labels/` under the storage root, a folder or `s3://bucket/prefix`.
 
     `orphan_after_minutes` is when the reader itself closes a log file no writer has touched: a
-    backstop for a replica that died and never came back, far beyond the writers' own lease."""
+    backstop for a replica that died and never came back, far beyond the writers' own lease.
+    `served_batch_minutes` is the window of served traffic landed as one batch (one partition)."""
 
     storage_root: str = ""
     inference_log_dir: str = ""
     labels_dir: str = ""
     label_wait_minutes: float = 60.0
     orphan_after_minutes: float = 10.0
+    served_batch_minutes: int = Field(default=60, ge=1, le=1440)
 
     @property
     def inference_log_path(self) -> UPath:

@@ -1,8 +1,9 @@
 """Two consumers of the inference log at once (a daemon restart overlapping a tick, a run launched by
 hand) while writers keep closing files: neither fails, and every record lands exactly once.
 
-Both are real processes looping `consume` with no pause worth the name, so they list, read, land and
-move the same files at the same moments, round after round; on a folder and on an object store.
+Both are real processes looping the sensor's `consume` and `seal` with no pause worth the name, so they
+list, read, stage, move and seal the same files at the same moments, round after round, on a clock
+where a one-minute window ends every half second; on a folder and on an object store.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from collections import Counter
 import pandas as pd
 
 from ml_platform.definitions import PROJECT_DIR
-from ml_platform.lib.inference_batches import batch_name
 from ml_platform.lib.inference_log import CONSUMED_DIR, closed_files
 from ml_platform.lib.inference_log_upload import SPOOL_ENV
+from ml_platform.lib.served_batches import STAGING_DIR, seal
 from ml_platform.lib.storage import files_in, storage_path
 
 CONSUMER, WRITER = "ml_platform_tests.loop.consumer_process", "ml_platform_tests.serving.log_writer_process"
@@ -27,7 +28,7 @@ WRITERS = {"w0": 1500, "w1": 1500}
 
 def landed_ids(landing) -> Counter:
     frames = []
-    for path in files_in(landing, "inference-*.csv"):
+    for path in files_in(landing, "served-*.csv"):
         with path.open("rb") as handle:
             frames.append(pd.read_csv(handle, dtype=str))
     return Counter(pd.concat(frames)["record_id"])
@@ -37,7 +38,7 @@ def test_two_consumers_at_once_land_every_record_once_and_neither_fails(storage_
     root = storage_path(storage_root)
     log_dir, landing, stop = root / "inference_log", root / "landing", tmp_path / "stop"
     started = time.monotonic()
-    consumers = [subprocess.Popen([sys.executable, "-m", CONSUMER, str(log_dir), str(landing), str(stop),
+    consumers = [subprocess.Popen([sys.executable, "-m", CONSUMER, str(log_dir), str(landing), str(stop), str(time.time()),
                                    *(f"{p}:{n}" for p, n in WRITERS.items())], cwd=PROJECT_DIR,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     writers = [subprocess.Popen([sys.executable, "-m", WRITER, str(log_dir), prefix, str(count), "60"],
@@ -51,7 +52,10 @@ def test_two_consumers_at_once_land_every_record_once_and_neither_fails(storage_
 
     consumed = [path.name for path in files_in(log_dir / CONSUMED_DIR, "*.jsonl")]
     assert closed_files(log_dir) == [] and len(consumed) > 20
-    assert sorted(path.name for path in files_in(landing, "*.csv")) == sorted(batch_name(log_dir / n) for n in consumed)
+    sealed_while_running = len(files_in(landing, "served-*.csv"))
+    seal(landing, set(), time.time() + 86400, minutes=1)  # the last windows, as the next tick after them
+    assert files_in(landing / STAGING_DIR) == [] and files_in(landing, "inference-*") == []
+    assert sealed_while_running >= 3, "windows were sealed while consumers staged"
     counts = landed_ids(landing)
     assert set(counts) == {f"{p}-{n}" for p, count in WRITERS.items() for n in range(count)}, "every record landed"
     assert set(counts.values()) == {1}, "each record in one batch, once"
@@ -64,5 +68,6 @@ def test_two_consumers_at_once_land_every_record_once_and_neither_fails(storage_
     assert set(times.values()) == {1} if storage_kind == "local" else set(times.values()) <= {1, 2}
     rounds = [int(err.split("rounds ")[1].split()[0]) for _, err in outputs]
     print(f"{storage_kind}: {sum(WRITERS.values())} records in {len(consumed)} files, landed once each; files "
-          f"taken {[len(n) for n in reported]}, reported twice {sum(v == 2 for v in times.values())}, rounds "
+          f"taken {[len(n) for n in reported]}, reported twice {sum(v == 2 for v in times.values())}, "
+          f"{len(files_in(landing, 'served-*.csv'))} windows sealed, rounds "
           f"{rounds}, {time.monotonic() - started:.1f} s")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.inference_log import CONSUMED_DIR
+from ml_platform.lib.served_batches import seal, staged
 
 FIRST, SECOND = "inference-20260101T001000.000000-7-1-aa-pod-b", "inference-20260101T000000.000000-9-1-bb-pod-a"
 
@@ -21,6 +22,12 @@ def write_log(folder, stem, frame, prediction, request_id="same-id"):
                          "inputs": row.drop("segment").to_dict(), "prediction": prediction, "probabilities": {}})
              for i, row in frame.iterrows()]
     (folder / f"{stem}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def staged_rows(platform, stem) -> pd.DataFrame | None:
+    """What a consumed log file staged for its window's batch (None: nothing staged)."""
+    path = staged(platform.landing).get(f"{stem}.csv")
+    return pd.read_csv(path) if path else None
 
 
 def write_labels(folder, name, stem, frame):
@@ -39,12 +46,15 @@ def test_labelled_traffic_is_landed_scored_and_a_drop_triggers_retraining(make_l
     write_log(log_dir, SECOND, traffic.head(50), prediction="budget")  # sorts first; its labels are late
 
     ticker.tick("inference_log_sensor")
-    landed = pd.read_csv(platform.landing / f"{FIRST}.csv")
+    landed = staged_rows(platform, FIRST)
     assert len(landed) == 200 and landed["segment"].tolist() == traffic["segment"].tolist()
     assert landed["record_id"].tolist() == [f"{FIRST}-{i}" for i in range(200)], "each row its own label"
-    assert not (platform.landing / f"{SECOND}.csv").exists()
+    assert staged_rows(platform, SECOND) is None
     assert sorted(p.name for p in (log_dir / CONSUMED_DIR).iterdir()) == [f"{FIRST}.jsonl"]
-    assert [r.partition_key for r in ticker.tick("new_data_sensor", execute=False)] == [f"{FIRST}.csv"]
+    assert ticker.tick("new_data_sensor", execute=False) == [], "a window is one batch once it is over"
+    [window] = seal(platform.landing, set(), time.time() + 2 * 3600, minutes=60)  # the first tick after the hour
+    assert (window.files, window.rows) == (1, 200) and pd.read_csv(window.landed).equals(landed)
+    assert [r.partition_key for r in ticker.tick("new_data_sensor", execute=False)] == [window.landed.name]
 
     [scoring] = ticker.tick("labels_sensor")
     assert scoring.tags["ml_platform/new_label_files"]
@@ -61,8 +71,8 @@ def test_labelled_traffic_is_landed_scored_and_a_drop_triggers_retraining(make_l
     write_labels(labels_dir, "labels-2.csv", SECOND, traffic.head(50))
     ticker.cursors.clear()  # the folder, not a cursor, says what was consumed
     ticker.tick("inference_log_sensor")
-    assert len(pd.read_csv(platform.landing / f"{SECOND}.csv")) == 50, "a file that sorts earlier is not skipped"
-    assert len(pd.read_csv(platform.landing / f"{FIRST}.csv")) == 200
+    assert len(staged_rows(platform, SECOND)) == 50, "a file that sorts earlier is not skipped"
+    assert staged_rows(platform, FIRST) is None, "sealed before, never staged again"
     assert not list(log_dir.glob("*.jsonl"))
 
 
@@ -94,19 +104,22 @@ def test_a_file_waits_for_its_labels_then_lands_what_is_labelled_and_a_crash_nev
     write_log(log_dir, FIRST, traffic, prediction="budget")
     write_labels(labels_dir, "half.csv", FIRST, traffic.head(20))
     ticker.tick("inference_log_sensor")
-    assert not (platform.landing / f"{FIRST}.csv").exists(), "waits up to label_wait_minutes"
+    assert staged_rows(platform, FIRST) is None, "waits up to label_wait_minutes"
 
     hour_ago = time.time() - 3601
     os.utime(log_dir / f"{FIRST}.jsonl", (hour_ago, hour_ago))
-    landed_before_crash = platform.landing / f"{FIRST}.csv"
     ticker.tick("inference_log_sensor")
-    assert len(pd.read_csv(landed_before_crash)) == 20
+    assert len(staged_rows(platform, FIRST)) == 20
 
     (log_dir / CONSUMED_DIR / f"{FIRST}.jsonl").rename(log_dir / f"{FIRST}.jsonl")  # as if the move was lost
+    assert seal(platform.landing, {f"{FIRST}.csv"}, time.time() + 2 * 3600, minutes=60) == [], \
+        "no window is sealed while one of its log files waits to be moved"
     write_labels(labels_dir, "rest.csv", FIRST, traffic)
     ticker.tick("inference_log_sensor")
-    assert len(pd.read_csv(landed_before_crash)) == 20, "a landed batch is never rewritten"
-    assert not list(log_dir.glob("*.jsonl"))
+    assert len(staged_rows(platform, FIRST)) == 20, "a staged file is found, never staged again"
+    assert len(staged(platform.landing)) == 1 and not list(log_dir.glob("*.jsonl"))
+    [window] = seal(platform.landing, set(), time.time() + 2 * 3600, minutes=60)
+    assert window.rows == 20 and staged(platform.landing) == {}
 
 
 def test_a_damaged_log_file_is_set_aside_with_its_reason(make_loop_platform, ticker_for):
@@ -116,4 +129,4 @@ def test_a_damaged_log_file_is_set_aside_with_its_reason(make_loop_platform, tic
     (log_dir / f"{FIRST}.jsonl").write_text('{"record_id": "a"}\nnot json\n')
     ticker_for(platform).tick("inference_log_sensor")
     assert (log_dir / "unreadable" / f"{FIRST}.jsonl").exists()
-    assert not platform.landing.exists() or not list(platform.landing.glob("inference-*"))
+    assert staged(platform.landing) == {}

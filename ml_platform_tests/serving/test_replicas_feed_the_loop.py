@@ -31,6 +31,7 @@ from ml_platform.io_managers import JsonIOManager
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.inference_log import OPEN_SUFFIX, closed_files
 from ml_platform.lib.inference_log_upload import SPOOL_ENV
+from ml_platform.lib.served_batches import seal, staging_dir
 from ml_platform.lib.storage import files_in, storage_path
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
 from ml_platform.resources import PlatformStorage
@@ -187,7 +188,9 @@ def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answ
     assert closed_files(log_dir) == []
 
     landing = resources["storage"].landing_dir(platform.spec)
-    landed = pd.concat([pd.read_csv(p.open("rb"), dtype=str) for p in files_in(landing, "inference-*.csv")])
+    assert seal(landing, set(), time.time() + 86400, minutes=60) or files_in(landing, "served-*.csv")  # the hour is over
+    assert files_in(staging_dir(landing)) == []
+    landed = pd.concat([pd.read_csv(p.open("rb"), dtype=str) for p in files_in(landing, "served-*.csv")])
     counts = Counter(landed["record_id"])
     assert max(counts.values()) == 1, "a record lands in exactly one batch, once"
     assert (landed["segment"] == landed["record_id"].map(traffic.label_of)).all(), "each record its own label"

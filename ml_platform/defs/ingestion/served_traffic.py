@@ -2,11 +2,12 @@
 
 import dagster as dg
 
-from ml_platform.lib.inference_batches import consume
+from ml_platform.lib.inference_batches import batch_name, consume
 from ml_platform.lib.inference_log import closed_files
 from ml_platform.lib.inference_log_recovery import folder_now, recover
 from ml_platform.lib.label_feed import LabelFeed
 from ml_platform.lib.prediction_store import PredictionStore
+from ml_platform.lib.served_batches import seal
 from ml_platform.loop_resources import LOOP_SENSORS_DEFAULT_STATUS, LoopStorage
 from ml_platform.resources import DatasetResource, PlatformStorage
 
@@ -22,6 +23,8 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     Every file read is also added to the prediction store, and new labels are joined to it each tick.
     A tick reads only the label files that arrived since the last one (`LabelFeed`): files are landed
     with the labels of the wait window, so its cost does not grow with the labels received so far.
+    Landed records are staged and sealed into one batch per `served_batch_minutes` window
+    (`lib/served_batches.py`), so served traffic adds at most 24 partitions a day at the default hour.
     """
     log_dir = loop_storage.inference_log_path
     if not log_dir.exists():
@@ -29,26 +32,24 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
     for path in recover(log_dir, loop_storage.orphan_after_minutes * 60):
         context.log.warning(f"closed {path.name}: its writer stopped touching it "
                             f"{loop_storage.orphan_after_minutes:g} minutes ago")
-    now = folder_now(log_dir)
+    now, spec, minutes = folder_now(log_dir), dataset.load(), loop_storage.served_batch_minutes
     feed = LabelFeed.load(PredictionStore(loop_storage.predictions_path), loop_storage.labels_path,
                           loop_storage.label_wait_minutes * 60, now)
-    if not closed_files(log_dir):
-        feed.join_pending()  # labels that arrived since the last tick meet the records waiting for them
-        feed.save()
-        return dg.SensorResult(skip_reason="no closed inference-log file waits")
-    spec = dataset.load()
-    done = consume(log_dir, feed.labels(), spec, storage.landing_dir(spec),
-                   loop_storage.label_wait_minutes * 60, now, feed)
-    feed.join_pending()
+    done = consume(log_dir, feed.labels(), spec, storage.landing_dir(spec), loop_storage.label_wait_minutes * 60,
+                   now, feed, minutes)
+    feed.join_pending()  # labels that arrived since the last tick meet the records waiting for them
     feed.save()
+    sealed = seal(storage.landing_dir(spec), {batch_name(path) for path in closed_files(log_dir)}, now, minutes)
+    for window in sealed:
+        context.log.info(f"served traffic of {window.window} ({window.files} log files, {window.rows} labelled "
+                         f"records) landed as {window.landed.name}")
     for item in done:
         if item.error:
             context.log.error(f"{item.source.name} set aside in {item.source.parent.name}/: {item.error}")
         else:
             context.log.info(f"{item.source.name}: {item.labelled} of {item.predictions} records labelled -> "
                              f"{item.landed.name if item.landed else 'nothing landed'}")
-    if not done:
-        return dg.SensorResult(skip_reason="closed inference-log files wait for their labels")
     landed = sum(item.landed is not None for item in done)
-    return dg.SensorResult(skip_reason=f"consumed {len(done)} log file(s), {landed} landed as batches "
-                                       "for the new-data sensor")
+    consumed = (f"consumed {len(done)} log file(s), {landed} staged for their window's batch" if done
+                else "no closed inference-log file is ready (none, or waiting for labels)")
+    return dg.SensorResult(skip_reason=f"{consumed}; {len(sealed)} window(s) sealed as batches for the new-data sensor")
