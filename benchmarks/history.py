@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's packages
 
-PER_FILE, LABELLED_EVERY, SCALES = 1_000, 10, (1, 10, 100)
+PER_FILE, LABELLED_EVERY, SCALES, CANARY_HOURS = 1_000, 10, (1, 10, 100), 2
 SENSORS = ("inference_log_sensor", "new_data_sensor", "labels_sensor")
 RUNS = ("live_performance", "promotion_decision")
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -114,7 +114,7 @@ def loop_run(root: Path, name: str, loaded=None) -> float:
     if name == "live_performance":
         window_metrics(store_window(store, 500)[0], 500)
     else:
-        update(store, "1", "2", START, 0)
+        update(store, "1", "2", datetime.fromisoformat((root / "canary_since").read_text()), 0)
     return time.perf_counter() - began
 
 
@@ -133,14 +133,17 @@ def build(root: Path, records: int) -> None:
 
     loaded = platform(root)
     landing = loaded[0].resources["storage"].landing_dir(loaded[0].resources["dataset"].load())
-    for first in range(0, records, PER_FILE * 10):  # an hour of traffic
+    for first in range(0, records, PER_FILE * 10):  # an hour of traffic, and the ticks of that hour
         write_log(root, first, PER_FILE * 10)
         write_labels(root, first, PER_FILE * 10)
         tick(root, "inference_log_sensor", loaded=loaded)
         seal(landing, set(), time.time() + 7200, minutes=60)
-    for name in SENSORS:
-        tick(root, name, record_runs=True, loaded=loaded)
-    loop_run(root, "promotion_decision")  # the decision has run before: the next run counts what is new
+        for name in SENSORS[1:]:
+            tick(root, name, record_runs=True, loaded=loaded)
+    # The challenger was set CANARY_HOURS before the history's end (a canary lasts at most
+    # `promotion.max_hours`, 72 by default: the decision lists the store's hours since then, no more).
+    (root / "canary_since").write_text((START + timedelta(seconds=records) - timedelta(hours=CANARY_HOURS)).isoformat())
+    loop_run(root, "promotion_decision", loaded)  # the decision has run before: the next run counts what is new
 
 
 def scale_figures(base: int, scale: int) -> list[dict]:
