@@ -25,6 +25,7 @@ between reading a log file and staging it.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -54,8 +55,8 @@ def window_of(at: float, minutes: int) -> str:
     return datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y%m%dT%H%M")
 
 
-def _window_end(window: str, minutes: int) -> float:
-    return datetime.strptime(window, "%Y%m%dT%H%M").replace(tzinfo=timezone.utc).timestamp() + minutes * 60
+def _window_start(window: str) -> float:
+    return datetime.strptime(window, "%Y%m%dT%H%M").replace(tzinfo=timezone.utc).timestamp()
 
 
 def staging_dir(landing_dir: UPath) -> UPath:
@@ -94,14 +95,13 @@ def seal(landing_dir: UPath, still_waiting: set[str], now: float, minutes: int,
     first, copies = _listed(landing_dir)
     for copy in copies:
         remove(copy)
-    windows: dict[str, list[UPath]] = {}
-    for path in sorted(first.values(), key=lambda path: path.name):
-        windows.setdefault(path.name.split(SEPARATOR, 1)[0], []).append(path)
+    windows: dict[str, dict[str, UPath]] = {}  # window -> batch name -> staged file, in time order
+    for batch, path in first.items():
+        windows.setdefault(path.name.split(SEPARATOR, 1)[0], {})[batch] = path
     lists = staging_dir(landing_dir) / SEALED_DIR
     sealed = []
-    for window, paths in sorted(windows.items()):
-        by_name = {path.name.split(SEPARATOR, 1)[1]: path for path in paths}
-        if _window_end(window, minutes) + margin_seconds > now or still_waiting.intersection(by_name):
+    for window, by_name in sorted(windows.items()):
+        if _window_start(window) + minutes * 60 + margin_seconds > now or still_waiting.intersection(by_name):
             continue
         taken = set()
         for names_file in files_in(lists, f"{window}-*.names"):  # this window's earlier sealers, if any
@@ -121,10 +121,10 @@ def seal(landing_dir: UPath, still_waiting: set[str], now: float, minutes: int,
 def _write_batch(landing_dir: UPath, names_file: UPath, staged_files: dict[str, UPath]) -> Sealed | None:
     """The batch a name list stands for (if it is not written yet), then its staged files deleted.
     None when another sealer finished it (its staged files are gone)."""
-    window, digest = names_file.stem.rsplit("-", 1)
-    landed = landing_dir / f"{SEALED_PREFIX}{window}-{digest}.csv"
     if not staged_files:
         return None
+    window, digest = names_file.stem.rsplit("-", 1)
+    landed = landing_dir / f"{SEALED_PREFIX}{window}-{digest}.csv"
     try:
         data, rows = _concatenated([staged_files[name] for name in sorted(staged_files)])
     except FileNotFoundError:  # another sealer wrote it and is deleting its files
@@ -138,7 +138,7 @@ def _write_batch(landing_dir: UPath, names_file: UPath, staged_files: dict[str, 
 def _forget_old_lists(lists: UPath, now: float) -> None:
     """Name lists guard against overlapping sealers only: a day's are kept, so the listing stays small."""
     for names_file in files_in(lists, "*.names"):
-        if _window_end(names_file.stem.rsplit("-", 1)[0], 0) < now - KEEP_NAME_LISTS_SECONDS:
+        if _window_start(names_file.stem.rsplit("-", 1)[0]) < now - KEEP_NAME_LISTS_SECONDS:
             remove(names_file)
 
 
@@ -151,9 +151,7 @@ def _concatenated(paths: list[UPath]) -> tuple[bytes, int]:
         bodies = [part.split(b"\n", 1)[1] if b"\n" in part else b"" for part in parts]
         body = b"".join(bodies)
         return header + b"\n" + body, body.count(b"\n")
-    import io
-
-    import pandas as pd
+    import pandas as pd  # only for the rare window whose files differ in columns
 
     frame = pd.concat([pd.read_csv(io.BytesIO(part), dtype=str, keep_default_na=False) for part in parts])
     return frame.to_csv(index=False).encode(), len(frame)

@@ -33,13 +33,13 @@ def inference_log_sensor(context: dg.SensorEvaluationContext, dataset: DatasetRe
         context.log.warning(f"closed {path.name}: its writer stopped touching it "
                             f"{loop_storage.orphan_after_minutes:g} minutes ago")
     now, spec, minutes = folder_now(log_dir), dataset.load(), loop_storage.served_batch_minutes
+    landing_dir = storage.landing_dir(spec)
     feed = LabelFeed.load(PredictionStore(loop_storage.predictions_path), loop_storage.labels_path,
                           loop_storage.label_wait_minutes * 60, now)
-    done = consume(log_dir, feed.labels(), spec, storage.landing_dir(spec), loop_storage.label_wait_minutes * 60,
-                   now, feed, minutes)
+    done = consume(log_dir, feed.labels(), spec, landing_dir, loop_storage.label_wait_minutes * 60, now, feed, minutes)
     feed.join_pending()  # labels that arrived since the last tick meet the records waiting for them
     feed.save()
-    sealed = seal(storage.landing_dir(spec), {batch_name(path) for path in closed_files(log_dir)}, now, minutes)
+    sealed = seal(landing_dir, {batch_name(path) for path in closed_files(log_dir)}, now, minutes)
     for window in sealed:
         context.log.info(f"served traffic of {window.window} ({window.files} log files, {window.rows} labelled "
                          f"records) landed as {window.landed.name}")
