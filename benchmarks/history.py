@@ -5,9 +5,12 @@ History is made by the platform's own parts, never by writing its files by hand:
 `inference_log_sensor` consumes every closed file (staging it for its hour's batch and adding it to the
 prediction store); each "hour" (10 files) is sealed as one landed batch by `seal` as the first tick after
 the hour would; the real `new_data_sensor` and `labels_sensor` then tick over what is there, so their
-cursors are the ones a deployment of that age has. Then one more log file and label file arrive, and
+cursors are the ones a deployment of that age has. History has its own clock: records are served at
+PER_HOUR an hour, and each hour's label file is dated (mtime, the label feed's clock) to that hour's end,
+the last one ending now, so the label feed's window holds an hour of labels as a deployment's does, not
+every label written while the history was built. Then one more log file and label file arrive, and
 each recurring piece of work runs in a fresh process (wall time, peak RSS): each sensor's next tick,
-`live_performance`'s window read and `promotion_decision`'s incremental count of what is new.
+`live_performance`'s window and `promotion_decision`'s counts, each adding what is new to its last run's.
 
 Scales are records and batches: 1x = `--base` records (default 10,000) in files of 1,000, so 100x is a
 million records and 100 hourly batches. Goal (issue 22): every 100x figure within 1.5x its 1x figure.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -28,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's packages
 
-PER_FILE, LABELLED_EVERY, SCALES, CANARY_HOURS = 1_000, 10, (1, 10, 100), 2
+PER_FILE, FILES_PER_HOUR, LABELLED_EVERY, SCALES, CANARY_HOURS = 1_000, 10, 10, (1, 10, 100), 2
+PER_HOUR = PER_FILE * FILES_PER_HOUR
 SENSORS = ("inference_log_sensor", "new_data_sensor", "labels_sensor")
 RUNS = ("live_performance", "promotion_decision")
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -58,7 +63,7 @@ def write_log(root: Path, first: int, count: int) -> None:
         for i in range(start, start + PER_FILE):
             writer.submit(Entry([{
                 "record_id": f"r{i}", "request_id": f"q{i}", "model_version": "1", "latency_ms": 3.0,
-                "timestamp": (START + timedelta(seconds=i)).isoformat(), "prediction": rng.choice(CLASSES),
+                "timestamp": at(i).isoformat(), "prediction": rng.choice(CLASSES),
                 "inputs": {"age": rng.randint(18, 90), "gender": rng.choice(["Female", "Male"]),
                            "income": float(rng.randint(5_000, 400_000)), "spending_score": rng.randint(1, 100),
                            "occupation": rng.choice(["Engineer", "Teacher", "Artist"])},
@@ -69,11 +74,21 @@ def write_log(root: Path, first: int, count: int) -> None:
     writer.close()
 
 
-def write_labels(root: Path, first: int, count: int) -> None:
+def at(record: int) -> datetime:
+    """When record `record` was served: PER_HOUR records an hour from START."""
+    return START + timedelta(hours=record / PER_HOUR)
+
+
+def write_labels(root: Path, first: int, count: int, arrived: float | None = None) -> None:
+    """Labels for every LABELLED_EVERY-th record, in one file that arrived at `arrived` (its mtime: the label
+    feed's clock), so labels written within minutes of each other still spread over the history's hours."""
     folder, rng = root / "data" / "labels", random.Random(-first)
     folder.mkdir(parents=True, exist_ok=True)
     rows = "".join(f"r{i},{rng.choice(CLASSES)}\n" for i in range(first, first + count, LABELLED_EVERY))
-    (folder / f"labels-{first:09d}.csv").write_text("record_id,label\n" + rows)
+    path = folder / f"labels-{first:09d}.csv"
+    path.write_text("record_id,label\n" + rows)
+    if arrived is not None:
+        os.utime(path, (arrived, arrived))
 
 
 def tick(root: Path, name: str, record_runs: bool = False, loaded=None) -> float:
@@ -106,13 +121,15 @@ def tick(root: Path, name: str, record_runs: bool = False, loaded=None) -> float
 def loop_run(root: Path, name: str, loaded=None) -> float:
     """What the asset's body reads: live_performance's window, the decision's counts since its last run."""
     from ml_platform.lib.decision_counts import update
-    from ml_platform.lib.live_performance import store_window, window_metrics
+    from ml_platform.lib.live_performance import window_metrics
+    from ml_platform.lib.live_window import store_window
     from ml_platform.lib.prediction_store import PredictionStore
 
     store = PredictionStore((loaded or platform(root))[0].resources["loop_storage"].predictions_path)
     began = time.perf_counter()
     if name == "live_performance":
-        window_metrics(store_window(store, 500)[0], 500)
+        end = datetime.fromisoformat((root / "canary_since").read_text()) + timedelta(hours=CANARY_HOURS)
+        window_metrics(store_window(store, 500, lookback_seconds=3600, now=end)[0], 500)
     else:
         update(store, "1", "2", datetime.fromisoformat((root / "canary_since").read_text()), 0)
     return time.perf_counter() - began
@@ -133,17 +150,19 @@ def build(root: Path, records: int) -> None:
 
     loaded = platform(root)
     landing = loaded[0].resources["storage"].landing_dir(loaded[0].resources["dataset"].load())
-    for first in range(0, records, PER_FILE * 10):  # an hour of traffic, and the ticks of that hour
-        write_log(root, first, PER_FILE * 10)
-        write_labels(root, first, PER_FILE * 10)
+    now = time.time()  # the history's last hour ends now: hour h's labels arrived (hours - h - 1) hours ago
+    for first in range(0, records, PER_HOUR):  # an hour of traffic, and the ticks of that hour
+        write_log(root, first, PER_HOUR)
+        write_labels(root, first, PER_HOUR, arrived=now - (records - first - PER_HOUR) / PER_HOUR * 3600)
         tick(root, "inference_log_sensor", loaded=loaded)
         seal(landing, set(), time.time() + 7200, minutes=60)
         for name in SENSORS[1:]:
             tick(root, name, record_runs=True, loaded=loaded)
     # The challenger was set CANARY_HOURS before the history's end (a canary lasts at most
     # `promotion.max_hours`, 72 by default: the decision lists the store's hours since then, no more).
-    (root / "canary_since").write_text((START + timedelta(seconds=records) - timedelta(hours=CANARY_HOURS)).isoformat())
-    loop_run(root, "promotion_decision", loaded)  # the decision has run before: the next run counts what is new
+    (root / "canary_since").write_text((at(records) - timedelta(hours=CANARY_HOURS)).isoformat())
+    for name in RUNS:  # each has run before: the next run reads what is new
+        loop_run(root, name, loaded)
 
 
 def scale_figures(base: int, scale: int) -> list[dict]:

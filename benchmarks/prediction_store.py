@@ -35,7 +35,8 @@ def build(root: Path, n: int, per_file: int = 1000) -> None:
 
 def run(root: Path, what: str) -> dict:
     from ml_platform.lib.decision_counts import update
-    from ml_platform.lib.live_performance import store_window, window_metrics
+    from ml_platform.lib.live_performance import window_metrics
+    from ml_platform.lib.live_window import store_window
     from ml_platform.lib.prediction_store import PredictionStore
 
     store, began = PredictionStore(UPath(root / "predictions")), time.perf_counter()

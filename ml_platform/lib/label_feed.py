@@ -66,6 +66,7 @@ class LabelFeed:
     def _read_new(self) -> None:
         listed = listed_with_times(self.labels_dir, "*.csv")
         new = [(p, t) for p, t in listed if t >= self.hwm - MARGIN_SECONDS and p.name not in self.recent]
+        frames = []  # added to the window at once: the window (an hour of labels) is copied once a sync
         for path, arrived in sorted(new, key=lambda item: (item[1], item[0].name)):
             self.files_read.append(path.name)
             try:
@@ -76,7 +77,9 @@ class LabelFeed:
             if missing := [c for c in LABEL_COLUMNS if c not in frame.columns]:
                 self._refuse(path.name, f"missing column(s) {missing}; found {list(frame.columns)}")
                 continue
-            self._add_labels(frame[LABEL_COLUMNS].dropna().assign(arrived=arrived, matched=False))
+            frames.append(frame[LABEL_COLUMNS].dropna().assign(arrived=arrived, matched=False))
+        if frames:
+            self._add_labels(pd.concat(frames, ignore_index=True))
         self.unreadable = dict(list(self.unreadable.items())[-UNREADABLE_KEPT:])
         if listed:
             self.hwm = max(self.hwm, max(t for _, t in listed))

@@ -1,7 +1,8 @@
 """The served model's real accuracy, once the true labels of its predictions arrive (`labels.py`).
 
-`store_window` reads the newest window from the prediction store (`prediction_store.py`), never the raw
-log history; `labelled_predictions` joins the raw log as it is, the reference the store is tested against.
+`live_window.store_window` reads the newest window from the prediction store (`prediction_store.py`),
+never the raw log history; `labelled_predictions` joins the raw log as it is, the reference the store is
+tested against.
 
 The champion is judged on every record: a canary record answered by the challenger counts with the
 champion's answer logged beside it (`canary.champion_view`), so a canary neither flatters nor blames it."""
@@ -15,7 +16,6 @@ import pandas as pd
 from ml_platform.lib.canary import champion_view
 from ml_platform.lib.inference_log import all_closed_files, as_frame, read_records
 from ml_platform.lib.labels import Labels
-from ml_platform.lib.prediction_store import PredictionStore, read_frame
 
 
 def labelled_predictions(log_dir: Path, labels: Labels, feature_names: list[str]) -> tuple[pd.DataFrame, int]:
@@ -61,35 +61,3 @@ def champion_rows(frame: pd.DataFrame) -> pd.DataFrame:
     frame.loc[swap, "model_version"] = frame.loc[swap, "shadow_version"]
     frame.loc[swap, "prediction"] = frame.loc[swap, "shadow_prediction"]
     return frame
-
-
-def store_window(store: PredictionStore, window_rows: int) -> tuple[pd.DataFrame, int]:
-    """The newest `window_rows` labelled predictions of the newest version, oldest first, read from the
-    store's hour partitions newest-first and no further than the window needs (an hour holds only
-    records older than every hour after it); and how many files were read."""
-    version, parts, count, opened = None, [], 0, 0
-    for files in store.files_in_hours(newest_first=True):
-        frames = []
-        for path in files:
-            try:
-                frames.append(read_frame(path))
-            except FileNotFoundError:  # removed by retention after the listing
-                continue
-        opened += len(frames)
-        if not frames:
-            continue
-        hour = pd.concat(frames, ignore_index=True)
-        labelled = champion_rows(hour[hour["label"].notna()]).drop_duplicates("record_id")
-        if labelled.empty:
-            continue
-        if version is None:
-            version = str(labelled.sort_values("timestamp", kind="stable")["model_version"].iloc[-1])
-        mine = labelled[labelled["model_version"].astype(str) == version]
-        parts.append(mine)
-        count += len(mine)
-        if count >= window_rows:
-            break
-    if not parts:
-        return pd.DataFrame(columns=["timestamp", "model_version", "prediction", "label"]), opened
-    joined = pd.concat(parts[::-1], ignore_index=True).sort_values("timestamp", kind="stable")
-    return joined.tail(window_rows).reset_index(drop=True), opened

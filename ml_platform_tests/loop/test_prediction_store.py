@@ -17,7 +17,8 @@ from ml_platform.lib.inference_log import CLOSED_SUFFIX, all_closed_files, read_
 from ml_platform.lib.label_feed import LabelFeed
 from ml_platform.lib.labels import read_labels
 from ml_platform.lib.live_comparison import from_log, p99, paired
-from ml_platform.lib.live_performance import labelled_predictions, store_window, window_metrics
+from ml_platform.lib.live_performance import labelled_predictions, window_metrics
+from ml_platform.lib.live_window import store_window
 from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.lib.spec import load_spec
 from ml_platform.lib.storage import ensure_folder, storage_path, write_atomic
@@ -104,3 +105,19 @@ def test_a_decision_run_opens_only_the_store_files_newer_than_its_high_water_mar
         counts = update(store, "1", "2", START, 0)
         assert sorted(opened[first:]) == sorted(new) and counts.files_read == len(new) > 0
         seen |= new
+
+
+def test_the_live_window_reads_only_the_store_files_that_arrived_since_its_last_read(tmp_path):
+    def files(store) -> set[str]:
+        return {str(p) for folder in store.hour_folders() for p in folder.glob("*.parquet")}
+
+    rounds = feed_rounds(tmp_path, rounds=3, per_file=30)
+    store, *_ = next(rounds)
+    assert 0 < store_window(store, 10)[1] <= len(files(store)), "the first read scans the hours it needs"
+    before = files(store)
+    for _ in rounds:
+        window, opened = store_window(store, 10)
+        assert opened == len(files(store) - before) > 0 and len(window) == 10
+        before = files(store)
+    assert store_window(store, 10)[1] == 0, "nothing new: nothing read"
+

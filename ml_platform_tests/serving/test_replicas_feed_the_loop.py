@@ -10,129 +10,24 @@ the kill (still in its writer's queue); every other answered record lands exactl
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import threading
 import time
-import zlib
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
-import httpx
 import pandas as pd
 
 from benchmarks import service_process
 from ml_platform.defs.ingestion.served_traffic import inference_log_sensor
 from ml_platform.defs.monitoring.performance import live_performance
-from ml_platform.definitions import PROJECT_DIR
 from ml_platform.io_managers import JsonIOManager
-from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.inference_log import OPEN_SUFFIX, closed_files
-from ml_platform.lib.inference_log_upload import SPOOL_ENV
 from ml_platform.lib.served_batches import seal, staging_dir
 from ml_platform.lib.storage import files_in, storage_path
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
 from ml_platform.resources import PlatformStorage
-
-CLIENTS, SHARED_ID_CLIENTS = 4, 2  # two clients send the same X-Request-ID sequence
-
-
-class Replica:
-    def __init__(self, platform, host: str, log_dir: Path, spool: Path):
-        self.host, self.root, self.spool = host, platform.root, spool
-        self.env = {**os.environ, "HOSTNAME": host, "PYTHONPATH": str(PROJECT_DIR), "BENTOML_DO_NOT_TRACK": "True",
-                    "BENTOML_HOME": platform.bentoml_home, "ML_PLATFORM_MODEL_TAG": "customer-segmentation:v1",
-                    "MLFLOW_TRACKING_URI": platform.resources["mlflow_tracking"].tracking_uri,
-                    "ML_PLATFORM_SERVICE_WORKERS": "2", "ML_PLATFORM_INFERENCE_LOG_DIR": str(log_dir),
-                    "ML_PLATFORM_INFERENCE_LOG_MAX_BYTES": "20000", "ML_PLATFORM_INFERENCE_LOG_MAX_SECONDS": "2",
-                    "ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS": "4", SPOOL_ENV: str(spool)}
-        self.process = None
-
-    def start(self) -> Replica:
-        """A fresh port each time: a SIGKILLed server's port may linger for a moment."""
-        self.port, self.output = service_process.free_port(), self.root / f"replica-{self.host}-{time.monotonic_ns()}.log"
-        self.process = service_process.start("serving.service:Classifier", self.env, self.port, self.output)
-        return self
-
-    def wait(self) -> None:
-        service_process.wait_until_up(self.process, self.port, output=self.output)
-
-    def kill(self) -> None:
-        """Every process of the replica at once, arbiter and workers, as a pod's OOM kill or node loss."""
-        service_process.kill_tree(self.process)
-
-    def stop(self) -> None:
-        """A clean stop: the workers drain and close their logs (with several workers, BentoML's
-        arbiter itself may then exit by the SIGINT it relayed)."""
-        code = service_process.stop(self.process, timeout=60)
-        assert code in (0, -signal.SIGINT), f"{self.host} did not stop cleanly (exit {code}): see {self.output}"
-
-
-class Traffic:
-    """Clients posting 1-3 records per request round-robin over the replicas; labeller writing labels."""
-
-    def __init__(self, replicas: list[Replica], labels_dir: Path, classes: list[str]):
-        self.replicas, self.labels_dir, self.classes = replicas, labels_dir, classes
-        self.answers: list[tuple[str, str, str, float]] = []  # record_id, request_id, host, answered at
-        self.pending_labels: list[tuple[str, str]] = []
-        self.stop, self.clients_done, self.lock = threading.Event(), threading.Event(), threading.Lock()
-        self.threads = [threading.Thread(target=self._client, args=(n,)) for n in range(CLIENTS)]
-        self.threads.append(threading.Thread(target=self._labeller))
-        self.pool = customer_segmentation(500, seed=11).drop(columns="segment").to_dict("records")
-
-    def label_of(self, record_id: str) -> str:
-        return self.classes[zlib.crc32(record_id.encode()) % len(self.classes)]
-
-    def _client(self, number: int) -> None:
-        rng = random.Random(number)
-        with httpx.Client(timeout=10) as client:
-            for sent in range(1_000_000):
-                if self.stop.is_set():
-                    return
-                replica = self.replicas[sent % len(self.replicas)]
-                request_id = f"shared-{sent}" if number < SHARED_ID_CLIENTS else f"client{number}-{sent}"
-                body = rng.sample(self.pool, rng.randint(1, 3))
-                try:
-                    response = client.post(f"http://127.0.0.1:{replica.port}/predict", json=body,
-                                           headers={"x-request-id": request_id})
-                except httpx.HTTPError:
-                    time.sleep(0.05)  # that replica is restarting
-                    continue
-                if response.status_code == 200:
-                    answered = time.monotonic()
-                    with self.lock:
-                        for prediction in response.json():
-                            assert prediction["request_id"] == request_id
-                            self.answers.append((prediction["record_id"], request_id, replica.host, answered))
-                            self.pending_labels.append((prediction["record_id"], self.label_of(prediction["record_id"])))
-
-    def _labeller(self) -> None:
-        for number in range(1_000_000):
-            stopping = self.clients_done.is_set()  # the last flush comes after the last answer
-            with self.lock:
-                batch, self.pending_labels = self.pending_labels, []
-            if batch:
-                tmp = self.labels_dir / f"labels-{number:05d}.tmp"
-                pd.DataFrame(batch, columns=["record_id", "label"]).to_csv(tmp, index=False)
-                tmp.rename(tmp.with_suffix(".csv"))
-            if stopping:
-                return
-            time.sleep(0.5)
-
-    def start(self) -> None:
-        self.labels_dir.mkdir(parents=True, exist_ok=True)
-        for thread in self.threads:
-            thread.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        for client in self.threads[:-1]:
-            client.join(60)
-        self.clients_done.set()
-        self.threads[-1].join(60)
-
+from ml_platform_tests.serving.replicas import Replica, Traffic
 
 def consume(resources: dict) -> None:
     with dg.build_sensor_context(resources=resources) as context:

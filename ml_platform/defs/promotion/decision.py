@@ -29,6 +29,7 @@ from ml_platform.lib.live_comparison import decide, paired_counts, with_canary
 from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.lib.promotion import promote, verify_stored
 from ml_platform.lib.registry import CHALLENGER, CHAMPION
+from ml_platform.lib.run_cost import RunCost
 from ml_platform.lib.store_refresh import refresh
 from ml_platform.loop_resources import LoopStorage
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking
@@ -44,7 +45,7 @@ def promotion_decision(context: dg.AssetExecutionContext, config: DecisionConfig
                        bento_store: BentoStore) -> dg.Output[dict]:
     """Promote, keep waiting or revert the challenger (in canary mode: or raise its share), with every
     figure the outcome rests on."""
-    spec, registry = dataset.load(), mlflow_tracking.registry()
+    cost, spec, registry = RunCost(), dataset.load(), mlflow_tracking.registry()
     journal = Journal(context.instance, context.log_event)
     journal.reconcile(registry)
     champion, challenger = registry.champion_version(), registry.alias_version(CHALLENGER)
@@ -79,7 +80,8 @@ def promotion_decision(context: dg.AssetExecutionContext, config: DecisionConfig
               "since": since.isoformat(), "mode": spec.promotion.mode, "canary_records": live.canary,
               "store_files_read": live.files_read,
               "canary_step_to": step if step is not None else "", **decision.figures}
-    return dg.Output(result, metadata={k: v for k, v in result.items() if isinstance(v, (str, int, float, bool))})
+    metadata = {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool))}
+    return dg.Output(result, metadata={**metadata, **cost.metadata()})
 
 
 def _set_at(moves: list[AliasMove], share_change: bool | None) -> datetime:
