@@ -10,7 +10,8 @@ seed tutorial's per-record Starlette app, each with `--workers` processes on 127
    requests behind it). Each answer keeps when it was due, so a *pause* is found, not inferred: a run of
    requests slower than `--pause-ms` whose due times lie within 100 ms of each other is one episode;
    the table gives their number, the longest, and the median period between them.
-The service's own `ml_platform_gc_pause_seconds` histogram gives the longest full collection it timed.
+The service's own `ml_platform_gc_pause_seconds` histogram gives the longest full collection the collector
+made (its `cause="freeze"` collections, the heap freezes' own, are left out).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def longest_gc_ms(port: int) -> float:
     buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "ml_platform_gc_pause_seconds_bucket" and sample.labels.get("generation") == "2":
+            if sample.name == "ml_platform_gc_pause_seconds_bucket" and sample.labels.get("generation") == "2" \
+                    and sample.labels.get("cause") == "collector":
                 bound = float(sample.labels["le"])
                 buckets[bound] = buckets.get(bound, 0) + sample.value
     bounds = sorted(buckets)

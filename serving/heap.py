@@ -7,8 +7,10 @@ so it must run after everything long-lived exists: after the alias follower's fi
 MLflow and builds its client) and again whenever the worker imported more modules since (a lazy import
 on some request's path). `HeapWatch` does the latter on a daemon thread.
 
-`GcProbe` times every collection into `ml_platform_gc_pause_seconds` by generation, so an operator sees
-a collection pause in Prometheus rather than inferring it from the p99. A collection can start inside
+`GcProbe` times every collection into `ml_platform_gc_pause_seconds` by generation and cause
+(`collector`: the interpreter's own; `freeze`: the one full walk each freeze makes on purpose, at startup,
+after a model swap or a late import), so an operator sees a collection pause in Prometheus rather than
+inferring it from the p99, and tells the pauses traffic causes from the ones a freeze costs. A collection can start inside
 any allocation, including one prometheus_client makes while it holds its (non-reentrant) value lock, so
 the callback only appends to a deque; the heap-watch thread moves the timings into the histogram.
 """
@@ -41,7 +43,13 @@ class HeapWatch:
         self._thread = threading.Thread(target=self._run, name="heap-watch", daemon=True)
 
     def freeze(self) -> None:
-        freeze_heap()
+        if self.probe is not None:
+            self.probe.cause = "freeze"
+        try:
+            freeze_heap()
+        finally:
+            if self.probe is not None:
+                self.probe.cause = "collector"
         self.modules = len(sys.modules)
 
     def check(self) -> bool:
@@ -66,26 +74,26 @@ class HeapWatch:
 
 
 class GcProbe:
-    """Times each collection with `gc.callbacks`; `flush` puts the timings into a histogram by generation.
+    """Times each collection with `gc.callbacks`; `flush` puts the timings into a histogram by generation
+    and `cause` (set to "freeze" by `HeapWatch.freeze` around its own collection).
 
     The callback takes no lock (deque appends are atomic), so a collection that interrupts a thread
     holding the metrics lock cannot deadlock it. Between flushes at most `keep` timings wait."""
 
     def __init__(self, histogram: Any, keep: int = 10_000):
-        self._started = 0.0
-        self.pending: deque[tuple[int, float]] = deque(maxlen=keep)
-        self.children = {generation: histogram.labels(generation=str(generation)) for generation in (0, 1, 2)}
+        self._started, self.cause, self.histogram = 0.0, "collector", histogram
+        self.pending: deque[tuple[int, str, float]] = deque(maxlen=keep)
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.pending.append((info["generation"], time.perf_counter() - self._started))
+            self.pending.append((info["generation"], self.cause, time.perf_counter() - self._started))
 
     def flush(self) -> None:
         while self.pending:
-            generation, seconds = self.pending.popleft()
-            self.children[generation].observe(seconds)
+            generation, cause, seconds = self.pending.popleft()
+            self.histogram.labels(generation=str(generation), cause=cause).observe(seconds)
 
     def install(self) -> GcProbe:
         if self not in gc.callbacks:

@@ -67,6 +67,7 @@ def metrics() -> Metrics:
                                  "(the champion answered them instead)"),
         canary_share=Gauge("ml_platform_canary_share_percent", "Percent of clients the shadow (challenger) answers",
                            multiprocess_mode="livemax"),
-        gc_pause=Histogram("ml_platform_gc_pause_seconds", "Garbage collections, by generation: every request in "
-                           "flight waits while one runs", ["generation"], buckets=GC_BUCKETS),
+        gc_pause=Histogram("ml_platform_gc_pause_seconds", "Garbage collections, by generation and cause (collector, "
+                           "or a heap freeze's own): every request in flight waits while one runs",
+                           ["generation", "cause"], buckets=GC_BUCKETS),
     )

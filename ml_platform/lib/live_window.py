@@ -49,7 +49,7 @@ def _scan(store: PredictionStore, window_rows: int) -> tuple[pd.DataFrame, int]:
     older than every hour after it); the rows read and how many files."""
     version, parts, count, opened = None, [], 0, 0
     for folder in store.hour_folders(newest_first=True):
-        frames = [read_frame(path) for path, _ in listed_with_times(folder, "*.parquet")]
+        frames = [f for f in (_read(path) for path, _ in listed_with_times(folder, "*.parquet")) if f is not None]
         opened += len(frames)
         rows = labelled(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=COLUMNS)
         if rows.empty:
@@ -76,8 +76,8 @@ def store_window(store: PredictionStore, window_rows: int, lookback_seconds: flo
     if state_path.exists() and frame_path.exists():
         state, kept = json.loads(state_path.read_text()), read_frame(frame_path)
         new = [p for name, p, t in sorted(listed) if t >= state["hwm"] - MARGIN_SECONDS and name not in state["recent"]]
-        frames = [labelled(read_frame(p)) for p in new]
-        rows, opened = pd.concat([kept, *frames], ignore_index=True), len(new)
+        frames = [labelled(f) for f in (_read(p) for p in new) if f is not None]
+        rows, opened = pd.concat([kept, *frames], ignore_index=True), len(frames)
         hwm = state["hwm"]
     else:
         (rows, opened), hwm = _scan(store, window_rows), 0.0
@@ -91,6 +91,13 @@ def store_window(store: PredictionStore, window_rows: int, lookback_seconds: flo
         return pd.DataFrame(columns=COLUMNS), opened
     version = kept["model_version"].iloc[-1]
     return kept[kept["model_version"] == version].tail(window_rows).reset_index(drop=True), opened
+
+
+def _read(path) -> pd.DataFrame | None:
+    try:
+        return read_frame(path)
+    except FileNotFoundError:  # removed by retention after the listing
+        return None
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

@@ -28,21 +28,35 @@ def test_a_late_import_freezes_the_heap_again_and_nothing_new_does_not():
 
 
 def test_every_collection_is_timed_under_its_generation():
-    histogram = Histogram("gc_pause_seconds", "test", ["generation"], registry=(registry := CollectorRegistry()))
+    histogram = Histogram("gc_pause_seconds", "test", ["generation", "cause"], registry=(registry := CollectorRegistry()))
     probe = GcProbe(histogram).install()
     try:
         gc.collect()
     finally:
         gc.callbacks.remove(probe)
     probe.flush()
-    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "2"}) >= 1
+    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "2", "cause": "collector"}) >= 1
+
+
+def test_a_freeze_times_its_own_collection_apart_from_the_collector():
+    histogram = Histogram("gc_pause_seconds", "test", ["generation", "cause"], registry=(registry := CollectorRegistry()))
+    watch = HeapWatch(GcProbe(histogram).install())
+    try:
+        watch.freeze()
+        gc.collect(0)
+    finally:
+        gc.callbacks.remove(watch.probe)
+        gc.unfreeze()
+    watch.probe.flush()
+    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "2", "cause": "freeze"}) == 1
+    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "0", "cause": "collector"}) >= 1
 
 
 WORKER_UNDER_GC_PRESSURE = textwrap.dedent("""
     import gc, time
     from prometheus_client import Counter, Histogram
     from serving.heap import GcProbe, HeapWatch
-    watch = HeapWatch(GcProbe(Histogram("gc_pause_seconds", "t", ["generation"])).install(), seconds=0.01).start()
+    watch = HeapWatch(GcProbe(Histogram("gc_pause_seconds", "t", ["generation", "cause"])).install(), seconds=0.01).start()
     requests = Counter("requests_total", "t", ["path"])
     gc.set_threshold(1, 1, 1)  # a collection at nearly every allocation, as a busy worker sees now and then
     kept, deadline = [], time.monotonic() + 3
@@ -61,4 +75,4 @@ def test_a_collection_inside_the_metrics_lock_does_not_deadlock_the_worker(tmp_p
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(tmp_path))
-    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "0"}) > 1000
+    assert registry.get_sample_value("gc_pause_seconds_count", {"generation": "0", "cause": "collector"}) > 1000
