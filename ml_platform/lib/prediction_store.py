@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import fnmatch
 import io
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -90,10 +89,6 @@ class PredictionStore:
         folders = [hour for day in _folders(self.root, "date=") for hour in _folders(day, "hour=")
                    if f"{day.name}/{hour.name}" >= floor]
         return sorted(folders, key=lambda p: (p.parent.name, p.name), reverse=newest_first)
-
-    def files_in_hours(self, newest_first: bool = True) -> Iterator[list[UPath]]:
-        for folder in self.hour_folders(newest_first):
-            yield files_in(folder, "*.parquet")
 
 
 def _folders(parent: UPath, prefix: str) -> list[UPath]:

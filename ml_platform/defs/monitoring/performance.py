@@ -50,5 +50,5 @@ def live_performance(context: dg.AssetExecutionContext, dataset: DatasetResource
     context.log.info(f"live {metric} of v{metrics['model_version']}: {metrics.get(metric, float('nan')):.4f} "
                      f"on {metrics['labelled']} labelled predictions; below threshold: {below}")
     metadata = {k: v for k, v in result.items() if v is not None and k != "unreadable_label_files"}
-    return dg.Output(result, metadata={**metadata, **cost.metadata(), **bounded_dict("unreadable_label_files", feed.unreadable,
-                                                                   total=feed.counters["unreadable_files"])})
+    unreadable = bounded_dict("unreadable_label_files", feed.unreadable, total=feed.counters["unreadable_files"])
+    return dg.Output(result, metadata={**metadata, **cost.metadata(), **unreadable})
