@@ -3,7 +3,8 @@ traffic, labels arriving every half second, logs rotated every 2 s and served tr
 
 What must hold for months must already hold here: each loop run (`live_performance`, reported by the
 run itself, `lib/run_cost.py`) and each consumer tick (`inference_log_sensor`, timed by the daemon) costs
-the same in the last minutes as in the first, in time and in memory, and no run fails.
+the same in the last minutes as in the first, in time and in memory, and no run fails (read before the
+daemon stops: stopping it interrupts the runs in flight).
 """
 
 from __future__ import annotations
@@ -127,21 +128,21 @@ def test_a_compressed_day_costs_the_same_at_its_end_as_at_its_start(tmp_path):
             deadline = time.monotonic() + 120  # the last minute's batch is sealed 2 minutes after it ends
             while not served_batch_processed(instance) and time.monotonic() < deadline:
                 time.sleep(5)
+            # Read while the daemon runs: stopping it interrupts the runs in flight, which then fail.
+            failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+            runs = run_costs(instance, "live_performance")
+            processed = served_batch_processed(instance)
+            # Served batches are sealed 2 minutes after their minute: from then on their runs share the
+            # two cores. The consumer's ticks are compared before that, under the same load at each end.
+            busy = min((r.start_time or ended for r in served_batch_runs(instance)), default=ended)
+            ticks = tick_seconds(instance, "inference_log_sensor", began, busy)
     finally:
         traffic.finish()
         codes = {replica.host: service_process.stop(replica.process, timeout=60) for replica in replicas
                  if replica.process}
         stop_daemon(daemon)
 
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
-        assert not failed, f"runs failed: {[(r.job_name, r.run_id) for r in failed]}; see {daemon_log}"
-        runs = run_costs(instance, "live_performance")
-        processed = served_batch_processed(instance)
-        # Served batches are sealed 2 minutes after their minute: from then on their runs share the two
-        # cores. The consumer's ticks are compared before that, under the same load at each end.
-        busy = min((r.start_time or ended for r in served_batch_runs(instance)), default=ended)
-        ticks = tick_seconds(instance, "inference_log_sensor", began, busy)
+    assert not failed, f"runs failed: {[(r.job_name, r.run_id) for r in failed]}; see {daemon_log}"
     print(f"{len(traffic.answers)} records answered; {len(ticks)} consumer ticks (s): {[round(t, 2) for t in ticks]}")
     print("live_performance runs (s, MiB, labelled):",
           [(r["cost_seconds"], r["peak_rss_mib"], r["labelled_total"]) for r in runs])
