@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from ml_platform.lib.live_comparison import from_log
-from ml_platform.lib.prediction_store import STATE, PredictionStore, listed_with_times, read_frame
+from ml_platform.lib.prediction_store import STATE, PredictionStore, new_store_files, read_frame
 from ml_platform.lib.storage import write_atomic
 
 MARGIN_SECONDS = 120.0
@@ -87,15 +87,10 @@ def update(store: PredictionStore, champion: str, challenger: str, since: dateti
     counts = Counts(key=key)
     if path.exists() and (saved := json.loads(path.read_text())).get("key") == key:
         counts = Counts(**{**saved, "files_read": 0})
-    listed = [(p, t) for folder in store.hour_folders(newest_first=False, since=since - timedelta(hours=1))
-              for p, t in listed_with_times(folder, "*.parquet")]
-    named = [(f"{p.parent.parent.name}/{p.parent.name}/{p.name}", p, t) for p, t in listed]
-    for name, file, _ in sorted((n, p, t) for n, p, t in named if t >= counts.hwm - MARGIN_SECONDS
-                                and n not in counts.recent):
+    new, counts.hwm, counts.recent = new_store_files(store, since - timedelta(hours=1), counts.hwm, counts.recent,
+                                                     MARGIN_SECONDS)
+    for file in new:
         counts.add(read_frame(file), ".late-" in file.name, champion, challenger, since, grace_seconds)
         counts.files_read += 1
-    if named:
-        counts.hwm = max(counts.hwm, max(t for _, _, t in named))
-        counts.recent = sorted(n for n, _, t in named if t >= counts.hwm - MARGIN_SECONDS)
     write_atomic(path, json.dumps(asdict(counts)).encode())
     return counts

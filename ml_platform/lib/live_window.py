@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from ml_platform.lib.live_performance import champion_rows
-from ml_platform.lib.prediction_store import STATE, PredictionStore, listed_with_times, read_frame
+from ml_platform.lib.prediction_store import STATE, PredictionStore, listed_with_times, new_store_files, read_frame
 from ml_platform.lib.storage import write_atomic
 
 KEPT_VERSIONS, MARGIN_SECONDS = 5, 120.0
@@ -70,21 +70,15 @@ def store_window(store: PredictionStore, window_rows: int, lookback_seconds: flo
     state_path, frame_path = (store.root / STATE / f"live_window-{window_rows}.{kind}" for kind in ("json", "parquet"))
     since = (now or datetime.now(timezone.utc)) - timedelta(seconds=lookback_seconds) \
         if lookback_seconds is not None else None
-    listed = [(f"{p.parent.parent.name}/{p.parent.name}/{p.name}", p, t)
-              for folder in store.hour_folders(newest_first=False, since=since)
-              for p, t in listed_with_times(folder, "*.parquet")]
-    if state_path.exists() and frame_path.exists():
-        state, kept = json.loads(state_path.read_text()), read_frame(frame_path)
-        new = [p for name, p, t in sorted(listed) if t >= state["hwm"] - MARGIN_SECONDS and name not in state["recent"]]
+    state = json.loads(state_path.read_text()) if state_path.exists() and frame_path.exists() else None
+    new, hwm, recent = new_store_files(store, since, state["hwm"] if state else 0.0,
+                                       state["recent"] if state else [], MARGIN_SECONDS)
+    if state is not None:
         frames = [labelled(f) for f in (_read(p) for p in new) if f is not None]
-        rows, opened = pd.concat([kept, *frames], ignore_index=True), len(frames)
-        hwm = state["hwm"]
+        rows, opened = pd.concat([read_frame(frame_path), *frames], ignore_index=True), len(frames)
     else:
-        (rows, opened), hwm = _scan(store, window_rows), 0.0
+        rows, opened = _scan(store, window_rows)
     kept = newest(rows, window_rows)
-    if listed:
-        hwm = max(hwm, max(t for _, _, t in listed))
-    recent = sorted(name for name, _, t in listed if t >= hwm - MARGIN_SECONDS)
     write_atomic(frame_path, _parquet(kept))
     write_atomic(state_path, json.dumps({"hwm": hwm, "recent": recent}).encode())
     if kept.empty:

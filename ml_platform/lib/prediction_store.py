@@ -118,3 +118,18 @@ def listed_with_times(folder: UPath, pattern: str = "*") -> list[tuple[UPath, fl
         return []
     named = [(e["name"].rsplit("/", 1)[-1], e) for e in listing if e.get("type") == "file"]
     return sorted((folder / n, e["LastModified"].timestamp()) for n, e in named if fnmatch.fnmatchcase(n, pattern))
+
+
+def new_store_files(store: PredictionStore, since: datetime | None, hwm: float, recent: list[str],
+                    margin_seconds: float) -> tuple[list[UPath], float, list[str]]:
+    """Store files in the hours from `since` on (every hour if None) that arrived after a high-water mark
+    on their modification time, less a margin, and are not among the names read within that margin;
+    then the mark and names past them. A reader keeping running state reads each file once this way."""
+    listed = [(f"{p.parent.parent.name}/{p.parent.name}/{p.name}", p, t)
+              for folder in store.hour_folders(newest_first=False, since=since)
+              for p, t in listed_with_times(folder, "*.parquet")]
+    new = [p for name, p, t in sorted(listed) if t >= hwm - margin_seconds and name not in recent]
+    if listed:
+        hwm = max(hwm, max(t for _, _, t in listed))
+    return new, hwm, sorted(name for name, _, t in listed if t >= hwm - margin_seconds)
+
