@@ -1,10 +1,12 @@
 """A deployment's day, compressed to minutes: the real `dagster-daemon`, two Bento replicas under steady
 traffic, labels arriving every half second, logs rotated every 2 s and served traffic landed every minute.
 
-What must hold for months must already hold here: each loop run (`live_performance`, reported by the
-run itself, `lib/run_cost.py`) and each consumer tick (`inference_log_sensor`, timed by the daemon) costs
-the same in the last minutes as in the first, in time and in memory, and no run fails (read before the
-daemon stops: stopping it interrupts the runs in flight).
+What must hold for months must already hold here: each `live_performance` run reads only the store files
+that arrived since the last one (each file once over the day, counted by the run itself) and needs no
+more memory at the day's end than at its start (`lib/run_cost.py`); no run fails (read before the daemon
+stops: stopping it interrupts the runs in flight); served traffic lands as batches and is processed.
+Run and tick times are printed, not asserted: on a shared CI machine they measure the other tests' load
+(`benchmarks/history.py` measures them at 1x/10x/100x history).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from ml_platform_tests.conftest import new_platform
 from ml_platform_tests.serving.replicas import Replica, Traffic
 
 DAY_SECONDS = 240  # four minutes of traffic: a served batch a minute, a consumer tick and a run every 30 s
-EDGE = 2  # runs and ticks compared at each end of the day
+EDGE = 2  # runs compared at each end of the day
 
 
 def true_label(answer: dict) -> str:
@@ -83,10 +84,6 @@ def run_costs(instance: dg.DagsterInstance, asset: str) -> list[dict]:
     return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in records]
 
 
-def flat(first: list[float], last: list[float], ratio: float, slack: float) -> bool:
-    return statistics.median(last) <= ratio * statistics.median(first) + slack
-
-
 def served_batch_runs(instance: dg.DagsterInstance) -> list[dg.RunRecord]:
     """Runs of landed served traffic (`process_batch` once a champion exists), oldest first."""
     records = instance.get_run_records(dg.RunsFilter(job_name="process_batch"), ascending=True)
@@ -125,17 +122,18 @@ def test_a_compressed_day_costs_the_same_at_its_end_as_at_its_start(tmp_path):
         traffic.finish()
         ended = time.time()
         with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-            deadline = time.monotonic() + 120  # the last minute's batch is sealed 2 minutes after it ends
+            # A minute's batch is sealed 2 minutes after it ends, then queued behind the loop's other runs:
+            # on a CI machine that also runs another test, that can take minutes.
+            deadline = time.monotonic() + 300
             while not served_batch_processed(instance) and time.monotonic() < deadline:
                 time.sleep(5)
             # Read while the daemon runs: stopping it interrupts the runs in flight, which then fail.
             failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
             runs = run_costs(instance, "live_performance")
             processed = served_batch_processed(instance)
-            # Served batches are sealed 2 minutes after their minute: from then on their runs share the
-            # two cores. The consumer's ticks are compared before that, under the same load at each end.
-            busy = min((r.start_time or ended for r in served_batch_runs(instance)), default=ended)
-            ticks = tick_seconds(instance, "inference_log_sensor", began, busy)
+            batch_runs = [(r.dagster_run.tags.get("dagster/partition"), r.dagster_run.status.value)
+                          for r in served_batch_runs(instance)]
+            ticks = tick_seconds(instance, "inference_log_sensor", began, ended)
     finally:
         traffic.finish()
         codes = {replica.host: service_process.stop(replica.process, timeout=60) for replica in replicas
@@ -144,17 +142,18 @@ def test_a_compressed_day_costs_the_same_at_its_end_as_at_its_start(tmp_path):
 
     assert not failed, f"runs failed: {[(r.job_name, r.run_id) for r in failed]}; see {daemon_log}"
     print(f"{len(traffic.answers)} records answered; {len(ticks)} consumer ticks (s): {[round(t, 2) for t in ticks]}")
-    print("live_performance runs (s, MiB, labelled):",
-          [(r["cost_seconds"], r["peak_rss_mib"], r["labelled_total"]) for r in runs])
+    store_files = len(list((data / "predictions").rglob("date=*/hour=*/*.parquet")))
+    print(f"live_performance runs (s, MiB, store files read, labelled) over a store of {store_files} files:",
+          [(r["cost_seconds"], r["peak_rss_mib"], r["store_files_read"], r["labelled_total"]) for r in runs])
     assert all(code in (0, -signal.SIGINT) for code in codes.values()), f"replicas stopped cleanly: {codes}"
     assert len(traffic.answers) > 2_000
-    assert processed and files_in(data / "landing" / platform.spec.name, "served-*.csv"), "served traffic landed"
+    landed = [path.name for path in files_in(data / "landing" / platform.spec.name, "served-*.csv")]
+    assert processed and landed, f"served traffic landed: batches {landed}, their runs {batch_runs}"
     assert len(runs) >= 2 * EDGE + 1 and len(ticks) >= 4, "the daemon ran the loop all day"
     assert runs[-1]["labelled_total"] > runs[EDGE]["labelled_total"] > 0, "labels joined all day"
     assert not any(r["below_threshold"] for r in runs), "nine labels in ten agree: nothing to retrain on"
+    # The first run reads the store as far as its window needs; every later one only what arrived since.
+    assert sum(r["store_files_read"] for r in runs[1:]) <= store_files, "each store file is read once all day"
     first, last = runs[:EDGE], runs[-EDGE:]
-    assert flat([r["cost_seconds"] for r in first], [r["cost_seconds"] for r in last], 1.5, 1.0), \
-        "a live_performance run takes no longer at the day's end"
     assert max(r["peak_rss_mib"] for r in last) <= max(r["peak_rss_mib"] for r in first) + 50, \
         "a live_performance run needs no more memory at the day's end"
-    assert flat(ticks[:2], ticks[-2:], 1.5, 1.0), "a consumer tick takes no longer at the day's end"

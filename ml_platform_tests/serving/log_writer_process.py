@@ -20,14 +20,12 @@ from ml_platform.lib.inference_log_writer import Entry, InferenceLogWriter
 def main(log_dir: str, prefix: str, count: int, lease_seconds: float) -> None:
     writer = InferenceLogWriter(log_dir, max_bytes=2000, lease_seconds=lease_seconds, spool=os.environ.get(SPOOL_ENV))
 
-    def stop(signum, frame):
-        writer.close()
-        print("closed", flush=True)
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
+    stopping = []  # the handler only marks the stop: printing there could split a line the loop is printing
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     print("started", flush=True)
     for n in range(count):
+        if stopping:
+            break
         writer.submit(Entry([{"record_id": f"{prefix}-{n}", "inputs": {"n": n}}]))
         print(f"{prefix}-{n}", flush=True)
         time.sleep(0.002)
