@@ -2,9 +2,12 @@
 
 Both may be configured at once (a team migrating from the shared token to its identity provider keeps
 old clients working). A JWT is verified with PyJWT against an HS256 secret or a JWKS file mounted from
-a Secret (RS256/ES256 keys, chosen by the token's `kid`); a refused token gets a 401 that says why.
+a Secret (RS256/ES256 keys, chosen by the token's `kid`), never both (a JWKS beside a secret would be
+ignored, so that is an error at start); a refused token gets a 401 that says why.
 The JWKS file is read again when it changes (checked at most every `keys_check_seconds`), so keys
-rotate and revoke without a rollout; a file that no longer parses keeps the keys last read.
+rotate and revoke without a rollout. Revocation fails closed: a JWKS file emptied, deleted or no longer
+parsing refuses every JWT from the next check on (keeping the keys last read would keep a revoked key
+valid), and a token must name its `kid` when the JWKS holds several keys, each of which must have one.
 A JWT's subject keys the rate limit; holders of the shared static token are told apart by address.
 """
 
@@ -38,19 +41,30 @@ class JwtPolicy:
     leeway_seconds: float = 30
     keys_check_seconds: float = 5
 
+    def __post_init__(self) -> None:
+        if bool(self.secret) == bool(self.jwks_file):
+            raise ValueError("JWT verification needs exactly one of an HS256 secret and a JWKS file "
+                             f"({'both are' if self.secret else 'neither is'} set)")
+
     def keys(self) -> dict[str | None, tuple[object, list[str]]]:
         """Signing keys by `kid`: the HS256 secret under None, each JWKS key under its own id."""
         if self.secret:
             return {None: (self.secret, ["HS256"])}
-        document = json.loads(Path(self.jwks_file).read_text())
-        return {key.key_id: (key.key, JWKS_ALGORITHMS) for key in jwt.PyJWKSet.from_dict(document).keys}
+        text = Path(self.jwks_file).read_text()
+        if not text.strip():
+            raise ValueError("the file is empty")
+        keys = jwt.PyJWKSet.from_dict(json.loads(text)).keys  # a set of no keys raises
+        if len(keys) > 1 and any(key.key_id is None for key in keys):
+            raise ValueError("a JWKS of several keys needs a kid on each: a key without one would match any token")
+        return {key.key_id: (key.key, JWKS_ALGORITHMS) for key in keys}
 
 
 class Access:
     def __init__(self, static_token: str | None, policy: JwtPolicy | None):
         self._static = f"Bearer {static_token}".encode() if static_token else None
         self._policy = policy
-        self._keys = policy.keys() if policy else {}
+        self._keys = policy.keys() if policy else {}  # a JWKS that does not load stops the service at start
+        self._keys_unusable: str | None = None  # why, once a reread JWKS file no longer loads
         self._keys_version = self._jwks_version()
         self._keys_checked = time.monotonic()
 
@@ -83,23 +97,25 @@ class Access:
         if now - self._keys_checked < self._policy.keys_check_seconds:
             return
         self._keys_checked, version = now, self._jwks_version()
-        if version is None or version == self._keys_version:
+        if version == self._keys_version:
             return
-        try:
-            self._keys = self._policy.keys()
-        except (OSError, ValueError, jwt.PyJWTError) as exc:
-            logger.warning(f"keeping the JWT keys last read: {self._policy.jwks_file} does not load: {exc}")
         self._keys_version = version
+        try:
+            self._keys, self._keys_unusable = self._policy.keys(), None
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            reason = "it is gone" if version is None else str(exc)
+            self._keys, self._keys_unusable = {}, f"the JWKS file does not load ({reason})"
+            logger.error(f"refusing every JWT: {self._policy.jwks_file} does not load: {reason}")
 
     def _verified_subject(self, token: str) -> str:
         policy = self._policy
         if policy.jwks_file:
             self._reread_changed_keys()
+        if self._keys_unusable:
+            raise Refused(f"no JWT can be verified: {self._keys_unusable}")
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            key, algorithms = self._keys.get(None) or self._keys.get(kid) or (None, [])
-            if key is None:
-                raise Refused(f"token signed with an unknown key id {kid!r}")
+            key, algorithms = self._key_for(kid)
             claims = jwt.decode(token, key, algorithms=algorithms, audience=policy.audience, issuer=policy.issuer,
                                 leeway=policy.leeway_seconds, options={"require": REQUIRED_CLAIMS})
         except jwt.ExpiredSignatureError:
@@ -115,3 +131,15 @@ class Access:
         except jwt.PyJWTError as exc:
             raise Refused(f"invalid token: {exc}") from None
         return str(claims["sub"])
+
+    def _key_for(self, kid: str | None) -> tuple[object, list[str]]:
+        """The secret; or the JWKS key the token names, the only one when it names none."""
+        if self._policy.secret:
+            return self._keys[None]
+        if kid is None:
+            if len(self._keys) != 1:
+                raise Refused("token names no key id (kid) and the JWKS holds several keys")
+            return next(iter(self._keys.values()))
+        if kid not in self._keys:
+            raise Refused(f"token signed with an unknown key id {kid!r}")
+        return self._keys[kid]

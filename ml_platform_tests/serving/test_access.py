@@ -66,37 +66,74 @@ def test_an_algorithm_the_policy_does_not_allow_is_refused():
     assert refusal(Access(None, POLICY), bearer(unsigned)).startswith("invalid token")
 
 
-def test_jwks_keys_are_chosen_by_key_id(tmp_path):
-    keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in ("k1", "k2")}
-    jwks = {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"}
-                     for kid, key in keys.items()]}
-    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
-    access = Access(None, JwtPolicy(issuer=CLAIMS["iss"], audience=CLAIMS["aud"], jwks_file=str(tmp_path / "jwks.json")))
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwks(keys: dict) -> str:
+    """A JWKS document of public keys, by kid (None: a key without one)."""
+    return json.dumps({"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), "use": "sig",
+                                 **({"kid": kid} if kid is not None else {})} for kid, key in keys.items()]})
+
+
+def jwks_access(path, text: str, **policy) -> Access:
+    path.write_text(text)
+    return Access(None, JwtPolicy(issuer=CLAIMS["iss"], audience=CLAIMS["aud"], jwks_file=str(path), **policy))
+
+
+def test_jwks_keys_are_chosen_by_key_id_which_a_token_must_name_among_several(tmp_path):
+    keys = {kid: rsa_key() for kid in ("k1", "k2")}
+    access = jwks_access(tmp_path / "jwks.json", jwks(keys))
     assert access.caller(bearer(signed(keys["k2"], "RS256", headers={"kid": "k2"}))) == "team-a"
     assert refusal(access, bearer(signed(keys["k1"], "RS256", headers={"kid": "k9"}))) == "token signed with an unknown key id 'k9'"
     assert refusal(access, bearer(signed(keys["k1"], "RS256", headers={"kid": "k2"}))) == "token signature does not verify"
+    assert refusal(access, bearer(signed(keys["k1"], "RS256"))) == \
+        "token names no key id (kid) and the JWKS holds several keys"
 
 
-def test_a_rotated_jwks_file_is_read_again_and_a_broken_one_keeps_the_keys_last_read(tmp_path):
-    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+def test_a_single_jwks_key_verifies_tokens_that_name_no_kid_and_a_key_without_kid_cannot_match_any_token(tmp_path):
+    only = rsa_key()
+    access = jwks_access(tmp_path / "one.json", jwks({None: only}))
+    assert access.caller(bearer(signed(only, "RS256"))) == "team-a"
+    assert "unknown key id 'k1'" in refusal(access, bearer(signed(only, "RS256", headers={"kid": "k1"})))
+    with pytest.raises(ValueError, match="needs a kid on each"):
+        jwks_access(tmp_path / "several.json", jwks({"k1": rsa_key(), None: only}))
+
+
+def test_a_secret_and_a_jwks_file_together_or_neither_are_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="exactly one of an HS256 secret and a JWKS file \\(both are set\\)"):
+        JwtPolicy(issuer=CLAIMS["iss"], audience=CLAIMS["aud"], secret=SECRET, jwks_file=str(tmp_path / "jwks.json"))
+    with pytest.raises(ValueError, match="neither is set"):
+        JwtPolicy(issuer=CLAIMS["iss"], audience=CLAIMS["aud"])
+
+
+@pytest.mark.parametrize("broken", ["emptied", "deleted", "unparsable", "no keys"])
+def test_a_rotated_jwks_file_is_read_again_and_a_broken_one_refuses_every_jwt(tmp_path, broken):
+    """Revocation fails closed: keeping the keys last read would keep a revoked key valid."""
+    old, new = rsa_key(), rsa_key()
     path = tmp_path / "jwks.json"
 
-    def publish(keys: dict, mtime: int) -> None:
-        path.write_text(json.dumps({"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())),
-                                              "kid": kid} for kid, k in keys.items()]}))
+    def publish(text: str, mtime: int) -> None:
+        path.write_text(text)
         os.utime(path, ns=(mtime, mtime))
 
-    publish({"old": old}, 1_000_000_000)
-    access = Access(None, JwtPolicy(issuer=CLAIMS["iss"], audience=CLAIMS["aud"], jwks_file=str(path),
-                                    keys_check_seconds=0))
+    access = jwks_access(path, jwks({"old": old}), keys_check_seconds=0)
     by_old, by_new = (bearer(signed(k, "RS256", headers={"kid": kid})) for kid, k in (("old", old), ("new", new)))
     assert access.caller(by_old) == "team-a" and "unknown key id 'new'" in refusal(access, by_new)
 
-    publish({"new": new}, 2_000_000_000)  # rotation: the old key is revoked
+    publish(jwks({"new": new}), 2_000_000_000)  # rotation: the old key is revoked
     assert access.caller(by_new) == "team-a" and "unknown key id 'old'" in refusal(access, by_old)
 
-    path.write_text("{not json")
-    os.utime(path, ns=(3_000_000_000, 3_000_000_000))
+    if broken == "deleted":
+        path.unlink()
+    else:
+        publish({"emptied": "", "unparsable": "{not json", "no keys": '{"keys": []}'}[broken], 3_000_000_000)
+    for token in (by_new, by_old):
+        assert refusal(access, token).startswith("no JWT can be verified: the JWKS file does not load (")
+    if broken == "deleted":
+        assert refusal(access, by_new).endswith("(it is gone)")
+
+    publish(jwks({"new": new}), 4_000_000_000)  # mended: verifying again, without a restart
     assert access.caller(by_new) == "team-a"
 
 
