@@ -18,6 +18,7 @@ class Response:
         self._send, self._extra_headers = send, extra_headers
         self.status, self._held, self._chunks = 500, None, []
         self.retry_after: int | None = None  # seconds, for a 429 or 503
+        self.allow: bytes | None = None  # the methods a path answers, for our own 405
         self.error: str | None = None  # the message of a refusal, for the log line
 
     async def send(self, message: dict) -> None:
@@ -38,13 +39,13 @@ class Response:
             message = {"type": "http.response.body", "body": body}
         await self._send(message)
 
-    async def reply(self, status: int, body: bytes) -> None:
+    async def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         """Our own answer, already in its final shape."""
         self.status = status
         if status >= 400:
             self.error = error_message(body)
         start = {"type": "http.response.start", "status": status,
-                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+                 "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]}
         start["headers"] += self._extra_headers(start)
         await self._send(start)
         await self._send({"type": "http.response.body", "body": body})

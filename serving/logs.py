@@ -3,7 +3,8 @@
 BentoML's handler logs every client error it raises (a request that fails validation) as an ERROR with
 a 30-line traceback, so a burst of bad requests floods the log and trips any log-based alert. Those
 records are dropped here; the middleware writes one WARNING line per refused request instead, with the
-status, the reason and the request id. `ML_PLATFORM_LOG_FORMAT=json` makes every line a JSON object.
+status, the reason and the request id (what the caller sent is escaped: `printable`).
+`ML_PLATFORM_LOG_FORMAT=json` makes every line a JSON object.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ class JsonLines(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """A caller's text (a path, an error quoting it) as it may enter a log line: control characters and
+    line separators escaped, so a `%0a` in a path cannot forge a line, and at most `limit` characters."""
+    text = text[:limit] + ("..." if len(text) > limit else "")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def configure(log_format: str) -> None:

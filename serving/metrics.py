@@ -1,4 +1,10 @@
-"""Our Prometheus metrics, served beside BentoML's own on /metrics.
+"""Our Prometheus metrics, and the /metrics exposition of every worker's.
+
+BentoML's request metrics are labelled with the raw path, so anyone could grow them (and the
+multiprocess files under the pod's /tmp) a series per made-up URL, and a skip list does not help (it
+skips only their timestamp). The service turns BentoML's metrics off (`serving/service.py`), counts
+requests here with a bounded endpoint label, and the middleware serves /metrics from `exposition`:
+prometheus_client's multiprocess collector over the folder BentoML's arbiter gives its workers.
 
 They are created on first use inside the worker, never at import: BentoML sets PROMETHEUS_MULTIPROC_DIR
 when the worker starts, after the service module is imported, and a metric made earlier would be
@@ -18,6 +24,7 @@ GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
 
 @dataclass(frozen=True)
 class Metrics:
+    requests: Any
     predictions: Any
     latency: Any
     rejected: Any
@@ -35,11 +42,25 @@ class Metrics:
     gc_pause: Any
 
 
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def exposition() -> bytes:
+    """Every worker's metrics, merged (blocking file reads: call it off the event loop)."""
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
 @cache
 def metrics() -> Metrics:
     from prometheus_client import Counter, Gauge, Histogram
 
     return Metrics(
+        requests=Counter("ml_platform_requests", "HTTP requests by endpoint (paths outside the API counted as "
+                         "'other', so no caller can add series) and status", ["endpoint", "status"]),
         predictions=Counter("ml_platform_predictions", "Predictions returned, by class and model version",
                             ["label", "model_version", "role"]),
         latency=Histogram("ml_platform_request_duration_seconds", "Request latency as the client sees it",

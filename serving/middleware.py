@@ -10,6 +10,7 @@ BentoML already makes heavy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -21,10 +22,12 @@ from serving import logs
 from serving.access import Access, Refused
 from serving.asgi_io import Response, replay_body
 from serving.errors import error_body, json_error
+from serving.metrics import PROMETHEUS_CONTENT_TYPE, exposition
 from serving.predict_endpoint import PredictEndpoint
 from serving.rate_limit import RateLimiter
 
 OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
+ENDPOINTS = OPEN_PATHS | {"/predict", "/model", "/", "/docs.json", "/schema.json"}  # any other path: "other"
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REASONS = {400: "invalid_input", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
            413: "body_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
@@ -37,6 +40,7 @@ class ServingMiddleware:
         self.app, self.state = app, state
         self.predict = PredictEndpoint(records_type, state.predict, max_wait_seconds)
         self._latency_by_labels: dict[tuple[str, int, str], Any] = {}  # `labels()` costs more than `observe()`
+        self._requests_by_labels: dict[tuple[str, int], Any] = {}
         settings = state.settings
         self.access = Access(settings.api_token, settings.jwt)
         self.limiter = (RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst
@@ -64,6 +68,12 @@ class ServingMiddleware:
                 await response.reply(*await self.predict.answer(body))
             elif scope["method"] == "GET" and scope["path"] == "/model":
                 await response.reply(200, json.dumps(self.state.describe()).encode())
+            elif scope["path"] == "/metrics":  # BentoML's own is off (serving/metrics.py)
+                if scope["method"] == "GET":
+                    await response.reply(200, await asyncio.to_thread(exposition), PROMETHEUS_CONTENT_TYPE)
+                else:
+                    response.allow = b"GET"
+                    await response.reply(405, error_body("/metrics answers GET only"))
             elif scope["method"] == "GET" and scope["path"] == "/readyz":
                 status, body = self.state.readiness()
                 await response.reply(status, json.dumps(body).encode())
@@ -73,6 +83,9 @@ class ServingMiddleware:
             self._count(scope["path"], response.status, started, identity)
             if 400 <= response.status < 500 and scope["path"] not in OPEN_PATHS:
                 self._log_refusal(scope, identity, response)
+            elif self.state.settings.access_log:
+                logger.info(f"{scope['method']} {logs.printable(scope['path'])} {response.status} "
+                            f"{(time.perf_counter() - started) * 1000:.1f}ms request_id={identity.request_id}")
 
     def _refusal(self, scope: dict, headers: dict[bytes, bytes], response: Response,
                  identity: RequestIdentity) -> tuple[int, bytes] | None:
@@ -134,6 +147,8 @@ class ServingMiddleware:
             extra += [(b"x-model-version", served.version.encode()), (b"x-data-version", served.data_version.encode())]
         if message["status"] in (429, 503):
             extra.append((b"retry-after", str(response.retry_after or 1).encode()))
+        if message["status"] == 405 and response.allow:
+            extra.append((b"allow", response.allow))
         if message["status"] == 401:
             extra.append((b"www-authenticate", b'Bearer error="invalid_token"'))
         return extra
@@ -141,13 +156,18 @@ class ServingMiddleware:
     def _log_refusal(self, scope: dict, identity: RequestIdentity, response: Response) -> None:
         """One line per refused request, with what an operator needs to find it (see serving/logs.py)."""
         fields = {"request_id": identity.request_id, "status": response.status, "method": scope["method"],
-                  "path": scope["path"], "reason": REASONS.get(response.status, f"http_{response.status}")}
+                  "path": logs.printable(scope["path"]), "reason": REASONS.get(response.status, f"http_{response.status}")}
         logger.warning(f"{fields['method']} {fields['path']} refused {fields['status']} {fields['reason']} "
-                       f"request_id={fields['request_id']}: {response.error or ''}", extra={logs.FIELDS: fields})
+                       f"request_id={fields['request_id']}: {logs.printable(response.error or '')}",
+                       extra={logs.FIELDS: fields})
 
     def _count(self, path: str, code: int, started: float, identity: RequestIdentity) -> None:
         """Refusals by reason, and latency by the model that answered (a canary's requests apart)."""
         metrics = self.state.metrics
+        endpoint = path if path in ENDPOINTS else "other"
+        if (endpoint, code) not in self._requests_by_labels:
+            self._requests_by_labels[(endpoint, code)] = metrics.requests.labels(endpoint=endpoint, status=str(code))
+        self._requests_by_labels[(endpoint, code)].inc()
         if code >= 400 and path not in OPEN_PATHS:  # a probe's 503 is not a refused request
             no_model = code == 503 and self.state.champion is None
             metrics.rejected.labels(reason="no_model" if no_model else REASONS.get(code, f"http_{code}")).inc()

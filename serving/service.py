@@ -36,7 +36,9 @@ MAX_WAIT_SECONDS = 2.0
 
 @bentoml.service(name="ml-platform-classifier", traffic={"timeout": 30},
                  workers=SETTINGS.workers, threads=1,
-                 logging={"access": {"enabled": SETTINGS.access_log}})
+                 # BentoML's request metrics and access log are off: they label and log the raw path, a
+                 # series per made-up URL; the middleware counts, logs and serves /metrics instead.
+                 metrics={"enabled": False}, logging={"access": {"enabled": False}})
 class Classifier:
     model_ref = bentoml.models.BentoModel(SETTINGS.model_tag)
 

@@ -114,12 +114,14 @@ class ServingState:
         """Ready with a champion loaded and an inference log that takes writes; the body says what is not.
 
         A replica whose log folder refuses writes goes unready, so the orchestrator drains it instead of
-        letting it answer traffic the loop would never see."""
+        letting it answer traffic the loop would never see. The probe needs no credential, so it says why
+        in words and reason codes only: paths, hashes and error details are in the authenticated /model."""
         champion = self.champion.version if self.champion else None
         log_ok = self.writer is not None and self.writer.healthy
-        body = {"ready": champion is not None and log_ok, "champion": champion,
-                "champion_sha256": self.champion.sha256 if self.champion else None, "refused": self.refusals.listed(),
-                "inference_log": {"writable": log_ok, "error": self.writer.error if self.writer else "not started"}}
+        why = [text for failing, text in ((champion is None, "no champion model is loaded"),
+                                          (not log_ok, "the inference log does not take writes")) if failing]
+        refused = [{k: refusal[k] for k in ("role", "model_version", "reason")} for refusal in self.refusals.listed()]
+        body = {"ready": not why, "why": "; ".join(why) or "serving", "champion": champion, "refused": refused}
         return (200 if body["ready"] else 503), body
 
     def _set_share(self, role: str, percent: float) -> None:
@@ -165,7 +167,10 @@ class ServingState:
                 "shadow": self.shadow.describe() if self.shadow else None,
                 "canary_percent": self.canary_percent,
                 "code_version": self.settings.code_version,
-                "follows": self.follower.roles if self.follower else None}
+                "follows": self.follower.roles if self.follower else None,
+                "refused": self.refusals.listed(),
+                "inference_log": {"writable": self.writer is not None and self.writer.healthy,
+                                  "error": self.writer.error if self.writer else "not started"}}
 
     def close(self) -> None:
         self.heap.stop()

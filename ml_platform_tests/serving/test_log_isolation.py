@@ -83,7 +83,9 @@ def test_a_log_folder_that_refuses_writes_makes_the_replica_unready_and_counts_w
                 return response.status_code == 503 and response
 
             body = eventually(unready, what="/readyz turning unready").json()
-            assert body["inference_log"]["writable"] is False and "Permission denied" in body["inference_log"]["error"]
+            assert body["why"] == "the inference log does not take writes", "in words: no path to anyone"
+            logged = client.get("/model").json()["inference_log"]
+            assert logged["writable"] is False and "Permission denied" in logged["error"]
             def dropped_after_one_more():
                 client.post("/predict", json=RECORD)  # a new file is needed now, and the folder refuses it
                 return sum(s.value for s in samples(client, "ml_platform_inference_log_dropped_total")

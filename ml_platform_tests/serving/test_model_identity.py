@@ -40,7 +40,7 @@ def test_the_service_serves_the_registrys_v1_by_sha256_and_follows_new_bytes_und
     with serving(platform, MLFLOW_TRACKING_URI=fresh.tracking_uri,
                  ML_PLATFORM_RELOAD_SECONDS=str(RELOAD_SECONDS)) as service, service.client() as client:
         port = service.url.rsplit(":", 1)[1]
-        assert client.get("/readyz").json()["champion_sha256"] == first  # loaded before it said ready
+        assert client.get("/model").json()["champion"]["model_sha256"] == first  # loaded before it said ready
         assert client.post("/predict", json=RECORD).json()[0]["probabilities"] == first_answer
         champion = client.get("/model").json()["champion"]
         assert (champion["model_version"], champion["model_sha256"]) == ("1", first)
@@ -56,8 +56,8 @@ def test_the_service_serves_the_registrys_v1_by_sha256_and_follows_new_bytes_und
                    timeout=RELOAD_SECONDS + 20, what="the new v1's answers")
         took = time.monotonic() - registered
         assert version == "1" and second not in (first, baked_sha)
-        readiness = client.get("/readyz").json()
-        assert (readiness["champion"], readiness["champion_sha256"], readiness["refused"]) == ("1", second, [])
+        readiness, described = client.get("/readyz").json(), client.get("/model").json()
+        assert (readiness["champion"], described["champion"]["model_sha256"], readiness["refused"]) == ("1", second, [])
         assert served_sha256(client) == {baked_sha: 0.0, first: 0.0, second: 1.0}
     print(f"re-registered v1 served {took:.2f} s after its alias was set (poll every {RELOAD_SECONDS} s)")
     assert took < RELOAD_SECONDS + 10

@@ -17,7 +17,7 @@ from ml_platform_tests.serving.conftest import RECORD, serving
 from ml_platform_tests.tampering import tampered
 from ml_platform_tests.waiting import eventually
 
-LOG_OK = {"writable": True, "error": None}
+READY = {"ready": True, "why": "serving", "refused": []}  # and the champion: words, no paths or hashes
 
 
 def corrupted(platform, version: str):
@@ -45,16 +45,17 @@ def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(
         return registry.version_tags(version)[MODEL_SHA256_TAG]
 
     with serving(platform) as service, service.client() as client:
-        assert client.get("/readyz").json() == {"ready": True, "champion": "1", "champion_sha256": sha("1"),
-                                                 "refused": [], "inference_log": LOG_OK}
+        assert client.get("/readyz").json() == READY | {"champion": "1"}
+        assert client.get("/model").json()["champion"]["model_sha256"] == sha("1")
         try:
             with corrupted(platform, "2"):
                 registry.set_champion("2")
                 readiness = eventually(lambda: (r := client.get("/readyz")).json()["refused"] and r)
                 assert readiness.status_code == 200
                 [refusal] = readiness.json()["refused"]
-                assert refusal["model_version"] == "2" and refusal["reason"] == "checksum_mismatch"
-                assert "does not match the recorded" in refusal["detail"]
+                assert refusal == {"role": "champion", "model_version": "2", "reason": "checksum_mismatch"}
+                [detailed] = client.get("/model").json()["refused"]  # the detail only to an authenticated caller
+                assert "does not match the recorded" in detailed["detail"]
                 assert refused_gauge(client, "2") == 1
                 for _ in range(20):
                     answer = client.post("/predict", json=RECORD)
@@ -65,8 +66,8 @@ def test_a_corrupted_new_champion_is_refused_and_the_previous_one_keeps_serving(
                 registry.set_champion("2")
                 eventually(lambda: client.get("/readyz").json()["refused"])
             eventually(lambda: client.post("/predict", json=RECORD).json()[0]["model_version"] == "2")
-            assert client.get("/readyz").json() == {"ready": True, "champion": "2", "champion_sha256": sha("2"),
-                                                     "refused": [], "inference_log": LOG_OK}
+            assert client.get("/readyz").json() == READY | {"champion": "2"}
+            assert client.get("/model").json()["champion"]["model_sha256"] == sha("2")
             assert refused_gauge(client, "2") == 0
         finally:
             registry.set_champion("1")
@@ -78,6 +79,7 @@ def test_a_service_started_on_a_corrupted_model_is_up_but_not_ready_until_a_good
         readiness = eventually(lambda: (r := client.get("/readyz")).json()["refused"] and r)
         assert readiness.status_code == 503
         assert readiness.json()["ready"] is False and readiness.json()["champion"] is None
+        assert readiness.json()["why"] == "no champion model is loaded"
         assert readiness.json()["refused"][0]["reason"] == "checksum_mismatch"
         refused = client.post("/predict", json=RECORD)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ml_platform.lib.request_schema import MAX_RECORDS
 from ml_platform_tests.serving.conftest import RECORD
@@ -127,4 +128,39 @@ def test_metrics_count_predictions_by_class_rejections_by_reason_and_versions(se
     assert 'ml_platform_rejected_requests_total{reason="invalid_input"}' in text
     assert 'ml_platform_model_info{code_version="' in text and 'model_version="1",role="champion"} 1.0' in text
     assert 'ml_platform_request_duration_seconds_bucket{endpoint="/predict"' in text
-    assert "ml_platform_batch_requests_bucket" in text and "bentoml_service_request_total" in text
+    assert "ml_platform_batch_requests_bucket" in text
+    assert 'ml_platform_requests_total{endpoint="/predict",status="200"}' in text
+
+
+def series(client) -> set[tuple[str, tuple]]:
+    return {(sample.name, tuple(sorted(sample.labels.items())))
+            for family in text_string_to_metric_families(client.get("/metrics").text) for sample in family.samples}
+
+
+def requests_counted(client, endpoint: str, status: str) -> float:
+    return sum(value for name, labels, value in
+               ((s.name, s.labels, s.value) for f in text_string_to_metric_families(client.get("/metrics").text)
+                for s in f.samples)
+               if name == "ml_platform_requests_total" and labels == {"endpoint": endpoint, "status": status})
+
+
+def test_ten_thousand_made_up_paths_add_no_metric_series(service):
+    """An anonymous caller cannot grow /metrics (nor the multiprocess files behind it) by inventing URLs."""
+    with service.client() as client:
+        assert client.get("/warm-up").status_code == 404  # the `other` series exist from here on
+        before, counted = series(client), requests_counted(client, "other", "404")
+        statuses = {client.get(f"/made-up/{n}").status_code for n in range(10_000)}
+        after = series(client)
+        assert statuses == {404}
+        assert after == before, f"new series: {sorted(after - before)[:5]}"
+        assert requests_counted(client, "other", "404") == counted + 10_000
+        assert not any("/made-up" in str(labels) for _, labels in after)
+
+
+def test_a_newline_in_a_path_cannot_forge_a_log_line(service):
+    with service.client() as client:
+        assert client.get("/x%0aGET /predict refused 200 forged%0d%e2%80%a8").status_code == 404
+    lines = service.output.read_text().splitlines()
+    [line] = [line for line in lines if "/x\\nGET /predict" in line]
+    assert "refused 404 not_found" in line and "forged\\r\\u2028" in line
+    assert not any(line.startswith("GET /predict refused 200 forged") for line in lines)

@@ -26,6 +26,6 @@ def test_generated_requests_never_get_a_5xx_or_a_response_off_the_schema(service
 
     metrics = httpx.get(f"{service.url}/metrics", timeout=10).text
     by_status = {code: float(count) for code, count in re.findall(
-        r'bentoml_service_request_total\{[^}]*http_response_code="(\d+)"[^}]*\} ([0-9.e+]+)', metrics)}
+        r'ml_platform_requests_total\{endpoint="/predict",status="(\d+)"\} ([0-9.e+]+)', metrics)}
     assert by_status.get("400", 0) > 50 and by_status.get("200", 0) > 0, by_status
     assert sum(count for code, count in by_status.items() if code.startswith("5")) == 0, by_status

@@ -48,8 +48,9 @@ def test_a_swap_that_cannot_be_served_is_refused_and_the_champion_kept(tmp_path)
     state._reload_failed("champion", "2", ModelIntegrityError("altered"))
     labels = {"role": "champion", "model_version": "2", "reason": "checksum_mismatch"}
     assert REGISTRY.get_sample_value("ml_platform_model_refused", labels) == 1
-    assert state.readiness() == (200, {"ready": True, "champion": "1", "champion_sha256": "", "refused": [
-        {**labels, "detail": "altered"}], "inference_log": {"writable": True, "error": None}})
+    assert state.readiness() == (200, {"ready": True, "why": "serving", "champion": "1", "refused": [labels]})
+    assert state.describe()["refused"] == [{**labels, "detail": "altered"}]
+    assert state.describe()["inference_log"] == {"writable": True, "error": None}
     state.writer.close()
     state.refusals.clear("champion")
     assert REGISTRY.get_sample_value("ml_platform_model_refused", labels) == 0
