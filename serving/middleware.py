@@ -21,6 +21,7 @@ from ml_platform.lib.request_schema import CURRENT_REQUEST, RequestIdentity
 from serving import logs
 from serving.access import Access, Refused
 from serving.asgi_io import Response, replay_body
+from serving.client_address import client_address
 from serving.errors import error_body, json_error
 from serving.metrics import PROMETHEUS_CONTENT_TYPE, exposition
 from serving.predict_endpoint import PredictEndpoint
@@ -98,7 +99,8 @@ class ServingMiddleware:
             except Refused as refused:
                 return 401, error_body(str(refused))
         named = headers.get(b"x-client-id", b"").decode("latin-1")
-        address = (scope.get("client") or ("unknown",))[0]
+        address = client_address((scope.get("client") or ("unknown",))[0],
+                                 headers.get(b"x-forwarded-for", b"").decode("latin-1"), self.state.settings.trusted_proxies)
         identity.client_id = caller or (named if SAFE_REQUEST_ID.match(named) else "") or address
         if self.limiter is not None:
             response.retry_after = self.limiter.retry_after(caller or address)

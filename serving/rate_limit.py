@@ -1,7 +1,7 @@
 """Per-client rate limits: a token bucket per caller, answered with 429 and Retry-After when empty.
 
-The caller is the token's subject, else the client address (uvicorn's proxy-headers handling has
-already put the forwarded address there when the proxy is trusted). Limits are per replica and split
+The caller is the token's subject, else the client address: behind a proxy listed in
+ML_PLATFORM_TRUSTED_PROXIES, the one its X-Forwarded-For names (`client_address.py`). Limits are per replica and split
 evenly over its workers, since each worker process keeps its own buckets; a cluster-wide limit belongs
 in the ingress. The table of buckets is bounded: the least recently seen caller is forgotten first.
 """

@@ -13,6 +13,7 @@ from ml_platform.lib.inference_log_upload import MAX_SECONDS_ON_OBJECT_STORE, SP
 from ml_platform.lib.registry import CHALLENGER
 from ml_platform.lib.storage import STORAGE_ENV, is_remote, storage_path
 from serving.access import JwtPolicy
+from serving.client_address import trusted_networks
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,7 @@ class Settings:
     jwt: JwtPolicy | None = None
     rate_limit_per_second: float = 0.0
     rate_limit_burst: float = 0.0
+    trusted_proxies: tuple = ()  # networks whose X-Forwarded-For is believed (serving/client_address.py)
     log_format: str = "text"
     log_spool: str | None = None  # on an object store: the local folder records are written to before upload
 
@@ -61,6 +63,7 @@ class Settings:
             jwt=_jwt_policy(),
             rate_limit_per_second=float(env("ML_PLATFORM_RATE_LIMIT_PER_SECOND", "0")),
             rate_limit_burst=float(env("ML_PLATFORM_RATE_LIMIT_BURST", "0")),
+            trusted_proxies=trusted_networks(env("ML_PLATFORM_TRUSTED_PROXIES", "")),
             log_format=env("ML_PLATFORM_LOG_FORMAT", "text").lower(),
             log_spool=env(SPOOL_ENV) or None,
         )

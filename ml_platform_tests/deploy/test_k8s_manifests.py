@@ -9,6 +9,7 @@ from ml_platform.quickstart import ENV
 from ml_platform_tests.deploy.job_checks import K8S_VERSION
 from ml_platform_tests.deploy.kustomize import build, load_documents
 from ml_platform_tests.deploy.operator_crds import is_operator_kind, validate_operator_object
+from serving.client_address import trusted_networks
 
 K8S = PROJECT_DIR / "deploy" / "k8s"
 OVERLAYS = ["dev", "prod"]
@@ -63,7 +64,10 @@ def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(ove
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < pod["terminationGracePeriodSeconds"] - 10, (
         "the pause must leave time to drain requests and flush the inference log")
-    token = {e["name"]: e.get("value") for e in container["env"]}["ML_PLATFORM_API_TOKEN_FILE"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    token = env["ML_PLATFORM_API_TOKEN_FILE"]
+    assert float(env["ML_PLATFORM_RATE_LIMIT_PER_SECOND"]) > 0 and float(env["ML_PLATFORM_RATE_LIMIT_BURST"]) > 0
+    assert trusted_networks(env["ML_PLATFORM_TRUSTED_PROXIES"]), "the ingress's X-Forwarded-For keys the limit"
     mount = next(m for m in container["volumeMounts"] if token.startswith(m["mountPath"] + "/"))
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "ml-platform-secrets" and mount["readOnly"]

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from serving.access import Access, JwtPolicy, Refused
+from serving.client_address import client_address, trusted_networks
 from serving.rate_limit import MAX_CALLERS, RateLimiter
 
 SECRET = "a-long-enough-hs256-secret-for-tests-0123456789"
@@ -154,3 +155,32 @@ def test_workers_share_the_limit_and_the_table_of_callers_is_bounded():
     for caller in range(MAX_CALLERS + 100):
         limiter.retry_after(str(caller), now=0.0)
     assert len(limiter._buckets) == MAX_CALLERS and "0" not in limiter._buckets
+
+
+PROXIES = trusted_networks("10.0.0.0/8, 192.168.1.7")
+
+
+@pytest.mark.parametrize("peer, forwarded_for, client", [
+    ("203.0.113.5", "198.51.100.1", "203.0.113.5"),  # a direct caller's header is not believed
+    ("10.1.2.3", "198.51.100.1", "198.51.100.1"),  # the ingress vouches for its client
+    ("10.1.2.3", "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # what the client wrote itself is left of it
+    ("10.1.2.3", "198.51.100.1, 10.9.9.9", "198.51.100.1"),  # two trusted hops
+    ("10.1.2.3", "not-an-address", "10.1.2.3"),
+    ("10.1.2.3", "", "10.1.2.3"),
+    ("192.168.1.7", "2001:db8::1", "2001:db8::1"),
+])
+def test_forwarded_for_names_the_client_only_behind_a_trusted_proxy(peer, forwarded_for, client):
+    assert client_address(peer, forwarded_for, PROXIES) == client
+
+
+def test_a_spoofed_forwarded_for_cannot_take_another_callers_bucket_or_escape_its_own():
+    limiter = RateLimiter(per_second=1, burst=2)
+    direct = [limiter.retry_after(client_address("203.0.113.5", f"198.51.100.{n}", PROXIES)) for n in range(3)]
+    assert direct[:2] == [None, None] and direct[2] is not None, "changing the header does not refill the bucket"
+    behind = [limiter.retry_after(client_address("10.1.2.3", f"198.51.100.{n}", PROXIES)) for n in range(3)]
+    assert behind == [None, None, None], "behind the ingress each client has a bucket of its own"
+
+
+def test_a_trusted_proxy_setting_that_is_not_a_network_stops_the_service():
+    with pytest.raises(ValueError, match="'10.0.0.0/33' is not an address or a CIDR"):
+        trusted_networks("10.0.0.0/8,10.0.0.0/33")
