@@ -68,6 +68,7 @@ def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(ove
     token = env["ML_PLATFORM_API_TOKEN_FILE"]
     assert float(env["ML_PLATFORM_RATE_LIMIT_PER_SECOND"]) > 0 and float(env["ML_PLATFORM_RATE_LIMIT_BURST"]) > 0
     assert trusted_networks(env["ML_PLATFORM_TRUSTED_PROXIES"]), "the ingress's X-Forwarded-For keys the limit"
+    assert env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     mount = next(m for m in container["volumeMounts"] if token.startswith(m["mountPath"] + "/"))
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "ml-platform-secrets" and mount["readOnly"]
@@ -85,6 +86,7 @@ def test_code_location_env_covers_what_definitions_reads_and_names_one_bucket(ov
     objects = by_kind(build(K8S / "overlays" / overlay))
     env = objects[("ConfigMap", "ml-platform-env")]["data"]
     assert set(ENV.values()) <= set(env)
+    assert env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false", "no MLflow loader in a pod unpickles"
     assert not {"ML_PLATFORM_DATA_DIR", "ML_PLATFORM_INFERENCE_LOG_DIR", "ML_PLATFORM_LABELS_DIR"} & set(env)
     assert env["ML_PLATFORM_STORAGE"].startswith("s3://") and overlay in env["ML_PLATFORM_STORAGE"]
     assert env["MLFLOW_ARTIFACTS_DESTINATION"] == env["ML_PLATFORM_STORAGE"] + "/mlflow"

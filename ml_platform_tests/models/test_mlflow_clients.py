@@ -17,7 +17,8 @@ RECORD = {"age": 35, "gender": "Female", "income": 62000.0, "occupation": "Teach
 README_RECORD = {"age": 30, "gender": "Female", "income": 60000, "occupation": "Engineer", "spending_score": 70}
 
 
-def test_mlflow_pyfunc_takes_an_api_record_and_answers_what_the_service_answers(platform, tracking):
+def test_mlflow_pyfunc_takes_an_api_record_and_answers_what_the_service_answers(platform, tracking, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")  # as make and deploy/ set it: skops only
     spec = platform.spec
     pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
     inputs = {c.name: (c.to_dict()["type"], c.required) for c in pyfunc.metadata.get_input_schema().inputs}
@@ -35,6 +36,10 @@ def test_mlflow_pyfunc_takes_an_api_record_and_answers_what_the_service_answers(
     assert answer["label"].tolist() == [label]
     assert answer.drop(columns="label").iloc[0].tolist() == pytest.approx(
         [probabilities[c] for c in served.classes], abs=1e-6)  # the service rounds to 6 places
+    # MLflow's sklearn loader refuses even a skops file then: its allow-list is read from the file itself.
+    with pytest.raises(mlflow.exceptions.MlflowException, match="MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
+        mlflow.sklearn.load_model(f"models:/{spec.name}@champion")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # a user's deliberate choice, as the README says
     sklearn_flavor = mlflow.sklearn.load_model(f"models:/{spec.name}@champion")
     # the bare pipeline takes the model's inputs: the derived features are computed before it
     assert sklearn_flavor.predict(add_features(spec, pd.DataFrame([RECORD]))).tolist() == [label]
