@@ -1,7 +1,7 @@
 """The service's edge, as one plain ASGI middleware: everything a request meets before the model.
 
 It names the request, checks the bearer token or JWT (`access.py`), applies the per-client rate
-limit (`rate_limit.py`), refuses oversized or non-JSON bodies, answers `GET /model`, rewrites
+limit (`rate_limit.py`), refuses oversized or non-JSON bodies, answers `GET /model` and `/metrics`, rewrites
 validation errors to name the caller's fields, stamps version headers on every response, adds
 Retry-After to 429s and shedding 503s, counts refusals and latency and logs each refusal as one line.
 Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task per request on a path
