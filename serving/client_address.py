@@ -27,29 +27,25 @@ def trusted_networks(text: str) -> tuple[Network, ...]:
 
 
 def client_address(peer: str, forwarded_for: str, trusted: tuple[Network, ...]) -> str:
-    if not _within(peer, trusted):
+    if not trusted or not _trusted(_parsed(peer), trusted):  # no proxies configured: nothing parsed per request
         return peer
     address = peer
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        if not _is_address(hop):  # a malformed entry: the last hop a trusted proxy vouched for stands
+        ip = _parsed(hop)
+        if ip is None:  # a malformed entry: the last hop a trusted proxy vouched for stands
             break
         address = hop
-        if not _within(hop, trusted):
+        if not _trusted(ip, trusted):
             break
     return address
 
 
-def _is_address(text: str) -> bool:
+def _parsed(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ipaddress.ip_address(text)
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return True
+        return None
 
 
-def _within(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+def _trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, trusted: tuple[Network, ...]) -> bool:
+    return ip is not None and any(ip in network for network in trusted)

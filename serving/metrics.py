@@ -42,16 +42,13 @@ class Metrics:
     gc_pause: Any
 
 
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def exposition() -> bytes:
-    """Every worker's metrics, merged (blocking file reads: call it off the event loop)."""
-    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+def exposition() -> tuple[bytes, str]:
+    """Every worker's metrics, merged, and their content type (blocking file reads: call it off the event loop)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 @cache

@@ -23,7 +23,7 @@ from serving.access import Access, Refused
 from serving.asgi_io import Response, replay_body
 from serving.client_address import client_address
 from serving.errors import error_body, json_error
-from serving.metrics import PROMETHEUS_CONTENT_TYPE, exposition
+from serving.metrics import exposition
 from serving.predict_endpoint import PredictEndpoint
 from serving.rate_limit import RateLimiter
 
@@ -71,7 +71,7 @@ class ServingMiddleware:
                 await response.reply(200, json.dumps(self.state.describe()).encode())
             elif scope["path"] == "/metrics":  # BentoML's own is off (serving/metrics.py)
                 if scope["method"] == "GET":
-                    await response.reply(200, await asyncio.to_thread(exposition), PROMETHEUS_CONTENT_TYPE)
+                    await response.reply(200, *await asyncio.to_thread(exposition))
                 else:
                     response.allow = b"GET"
                     await response.reply(405, error_body("/metrics answers GET only"))

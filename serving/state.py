@@ -110,6 +110,10 @@ class ServingState:
         self.metrics.reloads.labels(role=role, outcome="failed").inc()
         self.refusals.refuse(role, version, exc)
 
+    @property
+    def log_writable(self) -> bool:
+        return self.writer is not None and self.writer.healthy
+
     def readiness(self) -> tuple[int, dict[str, Any]]:
         """Ready with a champion loaded and an inference log that takes writes; the body says what is not.
 
@@ -117,9 +121,8 @@ class ServingState:
         letting it answer traffic the loop would never see. The probe needs no credential, so it says why
         in words and reason codes only: paths, hashes and error details are in the authenticated /model."""
         champion = self.champion.version if self.champion else None
-        log_ok = self.writer is not None and self.writer.healthy
         why = [text for failing, text in ((champion is None, "no champion model is loaded"),
-                                          (not log_ok, "the inference log does not take writes")) if failing]
+                                          (not self.log_writable, "the inference log does not take writes")) if failing]
         refused = [{k: refusal[k] for k in ("role", "model_version", "reason")} for refusal in self.refusals.listed()]
         body = {"ready": not why, "why": "; ".join(why) or "serving", "champion": champion, "refused": refused}
         return (200 if body["ready"] else 503), body
@@ -169,7 +172,7 @@ class ServingState:
                 "code_version": self.settings.code_version,
                 "follows": self.follower.roles if self.follower else None,
                 "refused": self.refusals.listed(),
-                "inference_log": {"writable": self.writer is not None and self.writer.healthy,
+                "inference_log": {"writable": self.log_writable,
                                   "error": self.writer.error if self.writer else "not started"}}
 
     def close(self) -> None:

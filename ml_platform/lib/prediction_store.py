@@ -132,4 +132,3 @@ def new_store_files(store: PredictionStore, since: datetime | None, hwm: float, 
     if listed:
         hwm = max(hwm, max(t for _, _, t in listed))
     return new, hwm, sorted(name for name, _, t in listed if t >= hwm - margin_seconds)
-

@@ -38,6 +38,14 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
     built.instance.dispose()
 
 
+def samples(client: httpx.Client, name: str | None = None) -> list:
+    """The service's /metrics samples named `name` (all of them without one)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [sample for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples if name is None or sample.name == name]
+
+
 def register_variant(platform: Platform, model) -> str:
     """`model` logged, registered and staged as a new version the way training and promotion do it
     (skops artifact, `model_sha256` tag, the tag's hash on the store's copy): a service loads it as it

@@ -26,7 +26,7 @@ from ml_platform.lib.canary import set_share
 from ml_platform.lib.inference_log import closed_files, read_records
 from ml_platform.lib.registry import CHALLENGER
 from ml_platform.lib.served_model import from_store
-from ml_platform_tests.serving.conftest import RECORD, register_variant, serving
+from ml_platform_tests.serving.conftest import RECORD, register_variant, samples, serving
 from ml_platform_tests.waiting import eventually
 
 CLIENTS = [f"client-{n}" for n in range(4000)]
@@ -91,6 +91,10 @@ def test_the_share_is_the_setting_sticky_per_client_and_raised_without_a_restart
         journal(platform, set_share(registry, "2", 50, "test", "next step"))
         settled(client, "2", 50)
         second = answered_by(client, CLIENTS)
+        # Both workers answered; /metrics merges their counts (the middleware's multiprocess exposition).
+        answered = sum(s.value for s in samples(client, "ml_platform_requests_total")
+                       if s.labels == {"endpoint": "/predict", "status": "200"})
+        assert answered >= 2 * len(CLIENTS) + 1000, answered
     journal(platform, set_share(registry, "2", 0, "test", "done: v2 answers no share when challenger again"))
     print(f"measured share of challenger answers over {len(CLIENTS)} clients: {share:.1f}% at 25%", end=", ")
     share = sum(v == "2" for v in second.values()) / len(CLIENTS) * 100

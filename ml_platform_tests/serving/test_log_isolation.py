@@ -18,8 +18,7 @@ import pytest
 from ml_platform.lib import model_store
 from ml_platform.lib.inference_log import closed_files, read_records
 from ml_platform.lib.served_model import from_store
-from ml_platform_tests.serving.conftest import RECORD, register_variant, serving
-from ml_platform_tests.serving.test_model_integrity import samples
+from ml_platform_tests.serving.conftest import RECORD, register_variant, samples, serving
 from ml_platform_tests.waiting import eventually
 
 # Root ignores permission bits; without these capabilities a read-only folder refuses root too.

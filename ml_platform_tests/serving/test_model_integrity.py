@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from ml_platform.lib.model_store import MODEL_FILE
 from ml_platform.lib.registry import MODEL_SHA256_TAG
-from ml_platform_tests.serving.conftest import RECORD, serving
+from ml_platform_tests.serving.conftest import RECORD, samples, serving
 from ml_platform_tests.tampering import tampered
 from ml_platform_tests.waiting import eventually
 
@@ -23,11 +21,6 @@ READY = {"ready": True, "why": "serving", "refused": []}  # and the champion: wo
 def corrupted(platform, version: str):
     """Flip bytes in the middle of a stored model, then put them back."""
     return tampered(Path(platform.bentoml_home, "models", platform.spec.name, f"v{version}", MODEL_FILE))
-
-
-def samples(client, name: str) -> list:
-    return [sample for family in text_string_to_metric_families(client.get("/metrics").text)
-            for sample in family.samples if sample.name == name]
 
 
 def refused_gauge(client, version: str) -> float | None:
