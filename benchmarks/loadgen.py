@@ -9,6 +9,7 @@ whole run a deadline: a broken service costs bounded time, never a hang.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from dataclasses import dataclass
@@ -54,10 +55,13 @@ async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, 
                timeout: float, deadline: float, keep_bodies: bool) -> list[Answer]:
     answers: list[Answer] = []
     next_index = iter(range(requests))
+    connections: list = [None] * concurrency
+    if rate:  # keep-alive clients are connected before the clock starts: a connect is not a pause
+        connections = list(await asyncio.gather(*(asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+                                                  for _ in range(concurrency))))
     started, started_perf = time.monotonic(), time.perf_counter()
 
-    async def client() -> None:
-        connection = None
+    async def client(connection) -> None:
         for i in next_index:
             if rate:  # a fixed schedule: request i is due at i / rate seconds
                 await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
@@ -78,7 +82,7 @@ async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, 
                 connection = _close(connection)
         _close(connection)
 
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    await asyncio.gather(*(client(c) for c in connections))
     return answers
 
 
@@ -91,10 +95,15 @@ def run(port: int, bodies: list[bytes], requests: int, concurrency: int, rate: f
         timeout: float = 15.0, max_seconds: float = 600.0, keep_bodies: bool = False) -> tuple[list[Answer], float]:
     """`requests` requests from `concurrency` connections, as fast as answered or at a fixed `rate`/s;
     returns the answers and the elapsed seconds."""
-    started = time.perf_counter()
-    answers = asyncio.run(_run(port, bodies, requests, concurrency, rate, timeout,
-                               time.monotonic() + max_seconds, keep_bodies))
-    return answers, time.perf_counter() - started
+    gc.collect()
+    gc.disable()  # the client's own collections would be timed as the server's pauses; a run is bounded
+    try:
+        started = time.perf_counter()
+        answers = asyncio.run(_run(port, bodies, requests, concurrency, rate, timeout,
+                                   time.monotonic() + max_seconds, keep_bodies))
+        return answers, time.perf_counter() - started
+    finally:
+        gc.enable()
 
 
 def summary(answers: list[Answer], elapsed: float) -> dict:

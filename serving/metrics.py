@@ -20,6 +20,7 @@ from typing import Any
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
+LOOP_LAG_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Metrics:
     canary_fallbacks: Any
     canary_share: Any
     gc_pause: Any
+    loop_lag: Any
 
 
 def exposition() -> tuple[bytes, str]:
@@ -88,4 +90,7 @@ def metrics() -> Metrics:
         gc_pause=Histogram("ml_platform_gc_pause_seconds", "Garbage collections, by generation and cause (collector, "
                            "or a heap freeze's own): every request in flight waits while one runs",
                            ["generation", "cause"], buckets=GC_BUCKETS),
+        loop_lag=Histogram("ml_platform_event_loop_lag_seconds", "How late the worker's event loop ran a timer due "
+                           "every 10 ms (serving/loop_lag.py): every request in flight waits as long",
+                           buckets=LOOP_LAG_BUCKETS),
     )

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import time
+from functools import partial
 from typing import Any
 
 from ml_platform.lib.request_schema import CURRENT_REQUEST, RequestIdentity
@@ -23,6 +24,7 @@ from serving.access import Access, Refused
 from serving.asgi_io import Response, replay_body
 from serving.client_address import client_address
 from serving.errors import error_body, json_error
+from serving.loop_lag import LoopLag
 from serving.metrics import exposition
 from serving.predict_endpoint import PredictEndpoint
 from serving.rate_limit import RateLimiter
@@ -42,6 +44,7 @@ class ServingMiddleware:
         self.predict = PredictEndpoint(records_type, state.predict, max_wait_seconds)
         self._latency_by_labels: dict[tuple[str, int, str], Any] = {}  # `labels()` costs more than `observe()`
         self._requests_by_labels: dict[tuple[str, int], Any] = {}
+        self._loop_lag: LoopLag | None = None  # started on the worker's loop by its first request
         settings = state.settings
         self.access = Access(settings.api_token, settings.jwt)
         self.limiter = (RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst
@@ -51,12 +54,14 @@ class ServingMiddleware:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self._loop_lag is None:
+            self._loop_lag = LoopLag(self.state.metrics.loop_lag).start(asyncio.get_running_loop())
         started = time.perf_counter()
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         identity = RequestIdentity.new(given if SAFE_REQUEST_ID.match(given) else None)
         CURRENT_REQUEST.set(identity)  # each record takes its ids from it; the batch adds who answered
-        response = Response(send, lambda message: self._version_headers(identity, response, message))
+        response = Response(send, partial(self._version_headers, identity))
         try:
             refusal = self._refusal(scope, headers, response, identity)
             predict = scope["method"] == "POST" and scope["path"] == "/predict"

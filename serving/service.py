@@ -61,6 +61,7 @@ class Classifier:
         STATE.close()
 
 
-disarm_request_timers()
-trace_only_when_exported()
+if SETTINGS.bentoml_patches:  # a way back to BentoML's public API alone, should an upgrade break them
+    disarm_request_timers()
+    trace_only_when_exported()
 Classifier.add_asgi_middleware(ServingMiddleware, state=STATE, records_type=Records, max_wait_seconds=MAX_WAIT_SECONDS)

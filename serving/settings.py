@@ -40,6 +40,7 @@ class Settings:
     trusted_proxies: tuple = ()  # networks whose X-Forwarded-For is believed (serving/client_address.py)
     log_format: str = "text"
     log_spool: str | None = None  # on an object store: the local folder records are written to before upload
+    bentoml_patches: bool = True  # serving/bentoml_hot_path.py; off: BentoML's public API only, slower (serving/README)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +67,7 @@ class Settings:
             trusted_proxies=trusted_networks(env("ML_PLATFORM_TRUSTED_PROXIES", "")),
             log_format=env("ML_PLATFORM_LOG_FORMAT", "text").lower(),
             log_spool=env(SPOOL_ENV) or None,
+            bentoml_patches=env("ML_PLATFORM_BENTOML_PATCHES", "1").lower() not in ("0", "false", "no"),
         )
 
 

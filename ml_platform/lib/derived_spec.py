@@ -130,22 +130,25 @@ def evaluation_order(derived: list[Derived], columns: dict[str, str]) -> list[in
                 raise ValueError(f"derived.{i}.{field}: {d.kind} needs a {wanted} column, {source!r} is {found}")
     order: list[int] = []
     state: dict[int, str] = {}
-
-    def visit(i: int, path: list[str]) -> None:
-        if state.get(i) == "done":
-            return
-        if state.get(i) == "visiting":
-            raise ValueError(f"derived.{i}: cycle {' -> '.join([*path, derived[i].name])}")
-        state[i] = "visiting"
-        for source in derived[i].inputs:
-            if source in produced:
-                visit(produced[source], [*path, derived[i].name])
-        state[i] = "done"
-        order.append(i)
-
     for i in range(len(derived)):
-        visit(i, [])
+        _visit(i, [], derived, produced, state, order)
     return order
+
+
+def _visit(i: int, path: list[str], derived: list[Derived], produced: dict[str, int], state: dict[int, str],
+           order: list[int]) -> None:
+    """Depth-first, inputs before `i`. A module function, not a closure: a nested function that calls
+    itself is a reference cycle, and this runs on every served batch."""
+    if state.get(i) == "done":
+        return
+    if state.get(i) == "visiting":
+        raise ValueError(f"derived.{i}: cycle {' -> '.join([*path, derived[i].name])}")
+    state[i] = "visiting"
+    for source in derived[i].inputs:
+        if source in produced:
+            _visit(produced[source], [*path, derived[i].name], derived, produced, state, order)
+    state[i] = "done"
+    order.append(i)
 
 
 def output_type(derived: Derived) -> str:
