@@ -29,11 +29,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: $(STAMP)
 
+# Only the locked bytes: every pin hashed (scripts/relock.py), pip itself included. --no-deps because the
+# locks are complete (`pip check` proves it) and older pips refuse a dependency's extras in hash mode.
+# The project itself is the one unhashed install (editable).
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -qq --upgrade pip
-	$(BIN)/pip install -qq -r requirements-dev.lock
+	$(BIN)/pip install -qq --no-deps --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install -qq --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 state: $(STAMP)

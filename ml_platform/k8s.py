@@ -5,7 +5,8 @@ job are lost when a run starts from the asset graph, from automation or from an 
 (dagster#22865, #26720, #33430). So the size lives on the asset itself, as op tags (which the
 `k8s_job_executor` reads for each step pod, whatever started the run), and `AssetSizedRunCoordinator`
 copies the largest size among a run's steps onto the run when it is submitted: every launch path
-submits through the run coordinator, so every run pod gets it.
+submits through the run coordinator, so every run pod gets it. The same tag keeps the Kubernetes API
+token out of run pods that launch no step pods (the chart's container context would mount it).
 """
 
 from __future__ import annotations
@@ -61,28 +62,50 @@ def run_pod_config(instance: DagsterInstance, run: DagsterRun) -> dict | None:
     return max(configs, key=_size) if configs else None
 
 
-class AssetSizedRunCoordinator(QueuedRunCoordinator):
-    """The queued run coordinator, plus: a run without its own `dagster-k8s/config` tag gets its steps' size.
+def launches_step_pods(run: DagsterRun) -> bool:
+    """Whether the run's code location runs each step in a pod of its own: `ML_PLATFORM_EXECUTOR=k8s` in
+    the env of the container context the chart gives its runs (the user deployment's `env`)."""
+    origin = run.job_code_origin
+    k8s = ((origin.repository_origin.container_context or {}) if origin else {}).get("k8s", {})
+    declared = {e["name"]: e.get("value") for e in k8s.get("env", []) if isinstance(e, dict)}
+    declared |= dict(e.split("=", 1) for e in k8s.get("env_vars", []) if "=" in e)
+    return declared.get("ML_PLATFORM_EXECUTOR") == "k8s"
 
-    A tag set on the run (launchpad, job tags, a sensor's run request) wins, so an operator can still
-    resize one run by hand.
+
+def without_api_token(config: dict) -> dict:
+    """`config` whose pod mounts no Kubernetes API token, unless it says otherwise itself. The chart's
+    container context mounts one in every run pod; only a run tag is merged after it."""
+    pod_spec = {"automount_service_account_token": False, **config.get("pod_spec_config", {})}
+    return {**config, "pod_spec_config": pod_spec}
+
+
+class AssetSizedRunCoordinator(QueuedRunCoordinator):
+    """The queued run coordinator, plus: a run without its own `dagster-k8s/config` tag gets its steps' size,
+    and a run pod that launches no step pods gets no Kubernetes API token.
+
+    A size set on the run (launchpad, job tags, a sensor's run request) wins, so an operator can still
+    resize one run by hand; the token is withheld from such a run too, unless its tag mounts it.
     """
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         run = context.dagster_run
-        if K8S_CONFIG_TAG not in run.tags:
-            config = run_pod_config(self._instance, run)
-            if config:
-                self._instance.add_run_tags(run.run_id, {K8S_CONFIG_TAG: json.dumps(config)})
+        own = json.loads(run.tags[K8S_CONFIG_TAG]) if K8S_CONFIG_TAG in run.tags else None
+        config = own if own is not None else (run_pod_config(self._instance, run) or {})
+        if not launches_step_pods(run):
+            config = without_api_token(config)
+        if config and config != own:
+            self._instance.add_run_tags(run.run_id, {K8S_CONFIG_TAG: json.dumps(config)})
         return super().submit_run(context)
 
 
 def platform_executor(name: str | None):
-    """`k8s`: every step in its own pod, sized by its op tags (k8s_job_executor); otherwise one pod per run."""
+    """`k8s`: every step in its own pod, sized by its op tags (k8s_job_executor); otherwise one pod per run,
+    each step in a process of its own, or with `in_process` all steps in the run's process (a step's
+    imports cost seconds: on a small machine that is most of a short run)."""
     if name == "k8s":
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor
     import dagster as dg
 
-    return dg.multiprocess_executor
+    return dg.in_process_executor if name == "in_process" else dg.multiprocess_executor

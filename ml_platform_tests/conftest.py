@@ -1,33 +1,27 @@
-"""Shared fixtures: a whole platform (instance, MLflow, BentoML store, data) in a temporary directory."""
+"""Shared fixtures: whole platforms (`platforms.py`) in temporary directories, the S3 server, the test order."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
 import pytest
-import yaml
-from upath import UPath
 
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-home-")  # never the repo's own store
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
 
-from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources  # noqa: E402
-from ml_platform.lib.storage import is_remote, storage_path  # noqa: E402
+from ml_platform.quickstart import run_platform  # noqa: E402
 from ml_platform_tests.leaks import kill_survivors, mark_session  # noqa: E402
 from ml_platform_tests.object_store import S3Server, running_s3  # noqa: E402
+from ml_platform_tests.platforms import (  # noqa: E402,F401  (tests import these from here)
+    DEFAULT_SPEC, FAST_TRAINING, Platform, clone_platform, new_platform, platform_at, write_spec)
 from ml_platform_tests.shuffled_order import SEED_VARIABLE, session_seed, shuffle  # noqa: E402
 
-DEFAULT_SPEC = PROJECT_DIR / "datasets" / "customer_segmentation.yaml"
-FAST_TRAINING = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"],
-                                                       "logistic_c": [1.0]}}}}
-
-
 STORAGE_KINDS = ["local", "s3"]
+CLONES = itertools.count()  # names of trained_platform copies, all as long as "platform-template"
 
 
 def pytest_generate_tests(metafunc):
@@ -96,72 +90,24 @@ def pytest_collection_modifyitems(config, items):
     shuffle(items, session_seed(config))
 
 
-@dataclass
-class Platform:
-    root: Path  # local state: the instance, MLflow's database, BentoML's home
-    spec_path: Path
-    defs: dg.Definitions
-    instance: dg.DagsterInstance
-    data_root: str  # the storage root: `<root>/data`, or `s3://...` in the storage matrix's s3 cell
-
-    @property
-    def resources(self) -> dict:
-        return self.defs.resources
-
-    @property
-    def spec(self):
-        return self.resources["dataset"].load()
-
-    @property
-    def registry(self):
-        return self.resources["mlflow_tracking"].registry()
-
-    @property
-    def bentoml_home(self) -> str:
-        return self.resources["bento_store"].home_path
-
-    @property
-    def storage(self) -> UPath:
-        return storage_path(self.data_root)
-
-    @property
-    def landing(self) -> UPath:
-        return self.resources["storage"].landing_dir(self.spec)
-
-    def job(self, name: str) -> dg.JobDefinition:
-        return self.defs.resolve_job_def(name)
-
-    def ingest(self, key: str, **kwargs) -> dg.ExecuteInProcessResult:
-        self.instance.add_dynamic_partitions("batches", [key])
-        return self.job("ingest_batch").execute_in_process(instance=self.instance, partition_key=key, **kwargs)
-
-    def retrain(self, run_config: dict | None = None, **kwargs) -> dg.ExecuteInProcessResult:
-        return self.job("retrain").execute_in_process(
-            instance=self.instance, run_config=FAST_TRAINING if run_config is None else run_config, **kwargs)
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory) -> Platform:
+    """The default platform after `make run` (a champion, its Bento, both batches checked for drift),
+    built once per worker; tests take copies (`trained_platform`), never this."""
+    platform = new_platform(tmp_path_factory.getbasetemp() / "platform-template")
+    try:
+        assert run_platform(platform.defs, platform.instance) == []
+    finally:
+        platform.instance.dispose()
+    return platform
 
 
-def write_spec(path: Path, base: Path = DEFAULT_SPEC, **overrides) -> Path:
-    """A copy of a spec with some top-level sections replaced (merged one level deep)."""
-    spec = yaml.safe_load(base.read_text())
-    for key, value in overrides.items():
-        spec[key] = {**spec[key], **value} if isinstance(value, dict) and isinstance(spec.get(key), dict) else value
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def new_platform(root: Path, spec_path: Path | None = None, storage: str | None = None) -> Platform:
-    """A whole platform under `root` (state directories, SQLite instance), its files under `storage` (a
-    folder under `root` by default, MLflow's artifacts included); the caller disposes the instance."""
-    root.mkdir(parents=True, exist_ok=True)
-    spec_path = spec_path or write_spec(root / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
-    storage = storage or str(root / "data")
-    artifacts = f"{storage}/mlflow" if is_remote(storage) else str(root / "mlflow-artifacts")
-    resources = platform_resources(spec_path=str(spec_path), data_dir=storage,
-                                   tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-                                   artifact_root=artifacts, bentoml_home=str(root / "bentoml"))
-    (root / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-    return Platform(root, spec_path, build_defs(resources), instance, storage)
+@pytest.fixture
+def trained_platform(trained_template, tmp_path_factory):
+    """A platform of its own, as `make run` leaves it: a copy of the worker's trained template."""
+    platform = clone_platform(trained_template, tmp_path_factory.getbasetemp() / f"platform-{next(CLONES):08d}")
+    yield platform
+    platform.instance.dispose()
 
 
 @pytest.fixture

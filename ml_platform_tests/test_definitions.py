@@ -58,6 +58,8 @@ def test_the_environment_chooses_the_executor_and_the_sensors(monkeypatch):
     monkeypatch.setenv("ML_PLATFORM_SENSORS", "off")
     chosen = defs()
     assert chosen.executor is k8s_job_executor and not chosen.sensors
+    monkeypatch.setenv("ML_PLATFORM_EXECUTOR", "in_process")
+    assert defs().executor is dg.in_process_executor
     monkeypatch.delenv("ML_PLATFORM_EXECUTOR")
     monkeypatch.delenv("ML_PLATFORM_SENSORS")
     default = defs()

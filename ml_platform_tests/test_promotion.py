@@ -13,7 +13,6 @@ from ml_platform.lib.alias_moves import serving_at
 from ml_platform.lib.promotion import gate, promote, verify_stored
 from ml_platform.lib.registry import Registry
 from ml_platform.lib.spec import Thresholds
-from ml_platform.quickstart import run_platform
 
 LIMITS = Thresholds(metric="f1_macro", min_metric=0.6, promotion_tolerance=0.01)
 
@@ -32,11 +31,9 @@ def stored_versions(platform) -> set[str]:
 
 
 @pytest.fixture
-def with_champion(make_platform):
-    platform = make_platform()
-    assert run_platform(platform.defs, platform.instance) == []
-    assert platform.registry.champion_version() == "1"
-    return platform
+def with_champion(trained_platform):
+    assert trained_platform.registry.champion_version() == "1"
+    return trained_platform
 
 
 def test_a_worse_candidate_does_not_replace_the_champion(with_champion):

@@ -4,7 +4,7 @@
 # for (label `model_tag`), which the service serves with no setting (serving/settings.py):
 #   make export-bento     # the champion's Bento, unpacked into build/bento
 #   docker build -f deploy/docker/bento.Dockerfile -t ml-platform/bento:0.1.0 build/bento
-FROM python:3.11.11-slim-bookworm
+FROM python:3.11.16-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -18,9 +18,10 @@ RUN groupadd --system --gid 10002 bentoml \
  && useradd --system --uid 10002 --gid bentoml --create-home --home-dir /home/bentoml --shell /usr/sbin/nologin bentoml
 
 WORKDIR /home/bentoml/bento
-# The Bento's own pinned requirements (serving/requirements.txt at build time).
-COPY env/python/requirements.txt ./env/python/requirements.txt
-RUN pip install -r env/python/requirements.txt
+# The Bento's full lock, every pin hashed: serving/requirements.txt, which `bentoml build` copies into
+# src/ as it is (env/python/requirements.txt is BentoML's rewrite of it, with an unhashed bentoml line).
+COPY src/serving/requirements.txt ./src/serving/requirements.txt
+RUN pip install --no-deps --require-hashes -r src/serving/requirements.txt && pip check
 # Read-only at run time: BENTOML_HOME (/tmp) is the only place BentoML writes.
 COPY . .
 

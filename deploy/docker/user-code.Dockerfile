@@ -2,7 +2,7 @@
 # The ml_platform code location: the gRPC code server, the run and step pods, and (for our run
 # coordinator) the webserver and daemon. Build from the repo root:
 #   docker build -f deploy/docker/user-code.Dockerfile -t ml-platform/user-code:0.1.0 .
-FROM python:3.11.11-slim-bookworm
+FROM python:3.11.16-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -18,9 +18,10 @@ RUN groupadd --system --gid 10001 dagster \
  && useradd --system --uid 10001 --gid dagster --home-dir /opt/dagster --shell /usr/sbin/nologin dagster
 
 WORKDIR /opt/dagster/app
-# Dependencies first, pinned by the lock file, so code changes rebuild only the last layers.
+# Dependencies first, so code changes rebuild only the last layers: only the locked bytes (every pin
+# hashed, the lock complete: --no-deps, and `pip check` proves nothing is missing).
 COPY requirements.lock deploy/docker/requirements-k8s.txt ./
-RUN pip install -r requirements.lock -r requirements-k8s.txt
+RUN pip install --no-deps --require-hashes -r requirements.lock -r requirements-k8s.txt && pip check
 
 # The package is used from source (PYTHONPATH): the `bento` asset builds the Bento from serving/ beside it.
 COPY workspace.yaml pyproject.toml ./

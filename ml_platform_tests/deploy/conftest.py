@@ -31,7 +31,10 @@ CHART_ENV = {"DAGSTER_PG_PASSWORD": PG_PASSWORD}
 OBJECT_STORE_SECRET = {"AWS_ACCESS_KEY_ID": "local-test-only", "AWS_SECRET_ACCESS_KEY": "local-test-only",
                        "AWS_ENDPOINT_URL": "http://127.0.0.1:8333", "AWS_REGION": "us-east-1"}
 POD_SECRETS = {"ml-platform-secrets": {}, "ml-platform-object-store": OBJECT_STORE_SECRET,
-               "dagster-postgresql-secret": {"postgresql-username": "dagster", "postgresql-password": PG_PASSWORD}}
+               "dagster-postgresql-secret": {"postgresql-username": "dagster", "postgresql-password": PG_PASSWORD},
+               # The registry's `pipeline` identity; the tests' tracking store is SQLite, which ignores it.
+               "mlflow-pipeline-identity": {"MLFLOW_TRACKING_USERNAME": "pipeline",
+                                            "MLFLOW_TRACKING_PASSWORD": PG_PASSWORD}}
 # The chart's per-deployment ConfigMap, empty when `env` is a list (ours is), named in the container context.
 USER_ENV_CONFIG_MAP = f"{SUBCHART_FULLNAME}-{user_deployment()['name']}-user-env"
 

@@ -21,15 +21,21 @@ from benchmarks.service_process import HOST, free_port
 def mlflow_server(root: Path, artifacts: Path, timeout: float = 120) -> Iterator[str]:
     """Serves the registry and tracking API of `root/mlflow.db` until the block ends; yields its URL."""
     port = free_port()
-    log = root / "mlflow-server.log"
     command = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(artifacts),
                "--workers", "1"]
-    env = {**os.environ, "MLFLOW_ENABLE_TELEMETRY": "false"}
+    with serving(command, root, {**os.environ, "MLFLOW_ENABLE_TELEMETRY": "false"}, f"http://{HOST}:{port}",
+                 timeout) as url:
+        yield url
+
+
+@contextmanager
+def serving(command: list[str], root: Path, env: dict[str, str], url: str, timeout: float = 120) -> Iterator[str]:
+    """Runs an `mlflow server` command in its own process group until the block ends, then ends the group."""
+    log = root / "mlflow-server.log"
     with log.open("w") as sink:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-    url = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + timeout
         while not _healthy(url):
@@ -38,9 +44,11 @@ def mlflow_server(root: Path, artifacts: Path, timeout: float = 120) -> Iterator
             time.sleep(0.3)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
         try:
+            os.killpg(process.pid, signal.SIGTERM)
             process.wait(30)
+        except ProcessLookupError:  # the group is gone already (the server failed to start)
+            process.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)

@@ -93,7 +93,11 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path, s3_server: S
         export_bento(home, str(champion_bento(registry, home).tag), tmp_path / "image" / "bento")
 
         pod_secrets = {"ml-platform-secrets": {"api-token": token},
-                       "ml-platform-object-store": {key: s3_server.env[key] for key in OBJECT_STORE_KEYS}}
+                       "ml-platform-object-store": {key: s3_server.env[key] for key in OBJECT_STORE_KEYS},
+                       # The registry's `serving` identity; this server runs without auth (test_registry_auth.py
+                       # checks the identity against one that does).
+                       "mlflow-serving-identity": {"MLFLOW_TRACKING_USERNAME": "serving",
+                                                   "MLFLOW_TRACKING_PASSWORD": token}}
         pod = deployment["spec"]["template"]["spec"]
         mounts = bento_pod.mount_volumes(pod, tmp_path / "pod", pod_secrets, tmp_path / "image" / "bento")
         env = bento_pod.pod_env(deployment, objects, mounts, tracking_uri, pod_secrets, tmp_path / "pod" / "home")

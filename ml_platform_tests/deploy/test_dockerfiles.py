@@ -1,14 +1,18 @@
-"""The images, checked statically (no Docker engine here): pinned base, non-root, a healthcheck, no secrets."""
+"""The images, checked statically (no Docker engine here): pinned base, non-root, a healthcheck, no secrets,
+and only hashed pins installed (`pip install --require-hashes` of complete locks)."""
 
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ml_platform.definitions import PROJECT_DIR
 
 DOCKER = PROJECT_DIR / "deploy" / "docker"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|CREDENTIAL", re.IGNORECASE)
+HASHED_PIN = re.compile(r"[A-Za-z0-9_.-]+==[\w.]+( \\\n    --hash=sha256:[0-9a-f]{64})+")
+LOCKS = ["requirements.lock", "requirements-dev.lock", "deploy/docker/requirements-k8s.txt", "serving/requirements.txt"]
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -16,6 +20,12 @@ def instructions(path: Path) -> list[tuple[str, str]]:
     joined = re.sub(r"\\\n", " ", "\n".join(line for line in path.read_text().splitlines()
                                            if not line.lstrip().startswith("#")))
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined.splitlines() if line.strip()]
+
+
+def entries(lock: str) -> list[str]:
+    """A lock's requirements, each with its hash lines (as scripts/relock.py writes them); comments and -r left out."""
+    blocks = re.split(r"\n(?=\S)", (PROJECT_DIR / lock).read_text().strip())
+    return [block for block in blocks if not block.startswith(("#", "-r "))]
 
 
 @pytest.mark.parametrize("name", ["user-code.Dockerfile", "bento.Dockerfile"])
@@ -40,10 +50,9 @@ def test_image_is_pinned_non_root_healthchecked_and_secret_free(name):
 def test_user_code_image_installs_the_lock_file_and_serves_the_code_location():
     steps = instructions(DOCKER / "user-code.Dockerfile")
     runs = " ".join(args for kind, args in steps if kind == "RUN")
-    assert "pip install -r requirements.lock -r requirements-k8s.txt" in runs
-    extra = [line for line in (DOCKER / "requirements-k8s.txt").read_text().splitlines()
-             if line and not line.startswith("#")]
-    assert extra and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", line) for line in extra), extra
+    assert "pip install --no-deps --require-hashes -r requirements.lock -r requirements-k8s.txt && pip check" in runs
+    extra = entries("deploy/docker/requirements-k8s.txt")
+    assert extra and set(extra) <= set(entries("requirements.lock")), "the same pins and hashes as requirements.lock"
     cmd = dict(steps)["CMD"]
     assert '"code-server", "start"' in cmd and '"ml_platform.definitions"' in cmd and '"3030"' in cmd
     assert "grpc-health-check" in dict(steps)["HEALTHCHECK"]
@@ -60,10 +69,31 @@ TEST_TOOLS = {"pytest", "pytest-timeout", "playwright", "schemathesis", "hypothe
 
 
 @pytest.mark.parametrize("lock", ["requirements.lock", "deploy/docker/requirements-k8s.txt", "serving/requirements.txt"])
-def test_what_images_install_is_pinned_and_holds_no_test_tool(lock):
-    pins = [line for line in (PROJECT_DIR / lock).read_text().splitlines() if line and not line.startswith("#")]
-    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", line) for line in pins), lock
-    assert not {line.split("==")[0].lower() for line in pins} & TEST_TOOLS
+def test_what_images_install_holds_no_test_tool(lock):
+    assert not {entry.split("==")[0].lower() for entry in entries(lock)} & TEST_TOOLS
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_pin_of_every_lock_carries_its_hashes(lock):
+    unhashed = [entry.split(" ")[0] for entry in entries(lock) if not HASHED_PIN.fullmatch(entry)]
+    assert entries(lock) and not unhashed, f"{lock}: not `name==version` with sha256 hashes: {unhashed}"
+
+
+@pytest.mark.parametrize("name", ["user-code.Dockerfile", "bento.Dockerfile"])
+def test_every_pip_install_in_an_image_requires_hashes(name):
+    installs = [args for kind, args in instructions(DOCKER / name) if kind == "RUN" and "pip install" in args]
+    assert installs and all("--require-hashes" in args for args in installs), installs
+
+
+def test_bento_image_installs_the_bentos_full_hashed_lock():
+    """Not BentoML's env/python/requirements.txt: BentoML appends an unhashed `bentoml==` line to it."""
+    steps = instructions(DOCKER / "bento.Dockerfile")
+    assert ("COPY", "src/serving/requirements.txt ./src/serving/requirements.txt") in steps
+    runs = " ".join(args for kind, args in steps if kind == "RUN")
+    assert "pip install --no-deps --require-hashes -r src/serving/requirements.txt && pip check" in runs
+    bentofile = yaml.safe_load((PROJECT_DIR / "serving" / "bentofile.yaml").read_text())
+    assert "serving/requirements.txt" in bentofile["include"] and bentofile["python"]["lock_packages"] is False
+    assert set(entries("serving/requirements.txt")) <= set(entries("requirements.lock")), "requirements.lock's pins"
 
 
 def test_the_dev_lock_adds_the_test_tools_to_the_runtime_lock():

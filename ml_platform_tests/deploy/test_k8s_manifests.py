@@ -98,7 +98,8 @@ def test_code_location_env_covers_what_definitions_reads_and_names_one_bucket(ov
     declared = {e["name"]: e["valueFrom"]["configMapKeyRef"]["key"] for e in mlflow["env"] if "configMapKeyRef" in e.get("valueFrom", {})}
     assert "--default-artifact-root=$(MLFLOW_ARTIFACTS_DESTINATION)" in mlflow["args"]
     assert declared["MLFLOW_ARTIFACTS_DESTINATION"] == "MLFLOW_ARTIFACTS_DESTINATION"
-    assert [v for v in mlflow_pod["volumes"] if "emptyDir" not in v] == []
+    assert [v for v in mlflow_pod["volumes"] if "emptyDir" not in v] == [
+        {"name": "auth-config", "configMap": {"name": "mlflow-auth-config"}}], "only its basic-auth config"
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" and ("Service", "mlflow") in objects
 
 

@@ -19,7 +19,8 @@ from ml_platform_tests.deploy.test_k8s_manifests import K8S, OVERLAYS, by_kind
 def test_every_workload_of_the_overlays_is_restricted(overlay):
     workloads = {f"{o['kind']}/{o['metadata']['name']}": pod_spec_of(o) for o in build(K8S / "overlays" / overlay)
                  if pod_spec_of(o) is not None}
-    assert {"Deployment/bento", "Deployment/mlflow", "StatefulSet/postgresql", "Deployment/pushgateway"} <= set(workloads)
+    assert {"Deployment/bento", "Deployment/mlflow", "StatefulSet/postgresql", "Deployment/pushgateway",
+            "Job/mlflow-identities"} <= set(workloads)
     assert {name: restricted_violations(pod) for name, pod in workloads.items()} == {name: [] for name in workloads}
 
 

@@ -58,7 +58,9 @@ def dagster_dev(tmp_path_factory):
            "MLFLOW_ARTIFACTS_DESTINATION": str(root / "mlflow-artifacts"), "BENTOML_HOME": str(root / "bentoml"),
            "ML_PLATFORM_ALERT_WEBHOOK": "",
            # This test is the user's manual path through the UI; the closed loop has its own tests.
-           "ML_PLATFORM_SENSORS": "off"}
+           "ML_PLATFORM_SENSORS": "off",
+           # The steps of each run in its process: the backfill's dozen runs spawn no step processes.
+           "ML_PLATFORM_EXECUTOR": "in_process"}
     log = (root / "dagster-dev.log").open("w")
     process = subprocess.Popen(  # what `make ui` runs, in a session of its own as a terminal's foreground job is
         [sys.executable, "-m", "ml_platform.ui", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
