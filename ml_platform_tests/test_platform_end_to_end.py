@@ -93,9 +93,8 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
     assert "Champion: version 1" in text and bento["bento_tag"] in text
 
 
-def test_a_second_run_with_nothing_new_does_no_work(make_platform):
-    platform = make_platform()
-    assert run_platform(platform.defs, platform.instance) == []
+def test_a_second_run_with_nothing_new_does_no_work(trained_platform):
+    platform = trained_platform  # after `make run`
     runs_before = len(platform.instance.get_run_records())
     assert run_platform(platform.defs, platform.instance) == []
     assert len(platform.instance.get_run_records()) == runs_before

@@ -3,12 +3,10 @@
 import dagster as dg
 
 from ml_platform.lib.registry import Registry
-from ml_platform.quickstart import run_platform
 
 
-def test_mlflow_briefly_unavailable_is_retried_and_visible(make_platform, monkeypatch):
-    platform = make_platform()
-    assert run_platform(platform.defs, platform.instance) == []
+def test_mlflow_briefly_unavailable_is_retried_and_visible(trained_platform, monkeypatch):
+    platform = trained_platform
     real = Registry.champion_version
     calls = []
 

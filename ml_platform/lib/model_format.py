@@ -3,7 +3,8 @@
 A writable model store or artifact store must not be a way to run code in every process that loads
 a model. So models are written with skops, and a load checks two things before it builds anything:
 the bytes hash to the sha256 recorded when they were written, and every type they name is one that
-skops trusts by itself (scikit-learn's estimators, builtins, numpy arrays) or one in TRUSTED_TYPES.
+skops trusts by itself (scikit-learn's estimators, builtins, numpy arrays) or one in TRUSTED_TYPES;
+and one after: every decision tree's structure is one scikit-learn builds (`tree_check.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 # What `build_pipeline` needs beyond skops' defaults (ml_platform_tests/test_model_format.py derives it
 # from every estimator). skops leaves `Tree` out by default because a crafted tree can crash `predict`;
-# here it is only ever built from bytes whose checksum was recorded when the platform wrote them.
+# every load checks each tree's structure before the model is used (`tree_check.py`).
 TRUSTED_TYPES = ("numpy.dtype", "sklearn.tree._tree.Tree")
 
 
@@ -60,10 +61,14 @@ def loads_trusted(data: bytes, where: str) -> Any:
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    from ml_platform.lib.tree_check import check_trees
+
     try:
-        return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+        model = skops.io.loads(data, trusted=list(TRUSTED_TYPES))
     except UntrustedTypesFoundException:
         raise UntrustedTypesError(where, _untrusted(data)) from None
+    check_trees(model, where)
+    return model
 
 
 def _untrusted(data: bytes) -> list[str]:

@@ -12,7 +12,6 @@ import dagster as dg
 
 from ml_platform.lib import model_store
 from ml_platform.lib.promotion import verify_stored
-from ml_platform.quickstart import run_platform
 from ml_platform_tests.faults.retrain_process import PAUSE_POINTS
 
 
@@ -57,9 +56,8 @@ def retry_promotion(platform) -> dg.ExecuteInProcessResult:
         instance=platform.instance, asset_selection=[dg.AssetKey("promoted_model"), dg.AssetKey("bento")])
 
 
-def test_sigkill_at_every_boundary_leaves_a_champion_that_serves_and_a_rerun_succeeds(make_platform, tmp_path):
-    platform = make_platform()
-    assert run_platform(platform.defs, platform.instance) == []
+def test_sigkill_at_every_boundary_leaves_a_champion_that_serves_and_a_rerun_succeeds(trained_platform, tmp_path):
+    platform = trained_platform
     for step, pause_at in enumerate(PAUSE_POINTS):
         champion, stored = champion_that_serves(platform), stored_versions(platform)
         # each killed retrain searches its own C: on unchanged data an identical search is no new champion

@@ -31,7 +31,7 @@ from ml_platform.quickstart import land_default_batches
 from ml_platform_tests.conftest import new_platform
 from ml_platform_tests.serving.replicas import Replica, Traffic
 
-DAY_SECONDS = 240  # four minutes of traffic: a served batch a minute, a consumer tick and a run every 30 s
+DAY_SECONDS = 180  # three minutes of traffic: a served batch a minute, a consumer tick and a run every 30 s
 EDGE = 2  # runs compared at each end of the day
 
 

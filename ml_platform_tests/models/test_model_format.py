@@ -1,5 +1,7 @@
-"""Models are skops files: the allow-list is exactly what `build_pipeline` needs, and nothing else loads."""
+"""Models are skops files: the allow-list is exactly what `build_pipeline` needs, and nothing else loads;
+a tree whose structure scikit-learn would not build is refused even when its checksum matches."""
 
+import copy
 import os
 
 import numpy as np
@@ -19,6 +21,7 @@ from ml_platform.lib.model_format import (
     sha256,
 )
 from ml_platform.lib.modeling import ESTIMATORS, build_pipeline
+from ml_platform.lib.tree_check import MalformedTreeError, check_trees
 from ml_platform.lib.spec import load_spec
 from ml_platform_tests.conftest import DEFAULT_SPEC
 
@@ -80,3 +83,34 @@ def test_altered_bytes_or_a_missing_checksum_are_refused_before_anything_is_buil
         loads_verified(altered, sha256(data), "stored")
     with pytest.raises(ModelIntegrityError, match="no sha256 was recorded"):
         loads_verified(data, None, "stored")
+
+
+def forest_with_one_tree_altered(fitted, field: str, node: int, value: int):
+    """The forest pipeline with one tree rewritten as an attacker who can write the store would: its
+    node array changed, saved again, and the checksum recorded beside it replaced to match."""
+    model, _ = fitted[("random_forest", len(SPEC.features), "four classes")]
+    model = copy.deepcopy(model)
+    tree = model.steps[-1][1].estimators_[3].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes[field][node] = value
+    tree.__setstate__({**state, "nodes": nodes})
+    data = dumps(model)
+    return data, sha256(data)
+
+
+@pytest.mark.parametrize("field, node, value, problem", [
+    ("left_child", 0, 10 ** 6, "left child index out of range"),
+    ("right_child", 0, 0, "right child index out of range or not after its parent"),  # a cycle back to the root
+    ("feature", 0, 10 ** 6, "feature index outside the input"),
+    ("left_child", 0, -1, "exactly one child"),
+])
+def test_a_crafted_tree_with_a_matching_checksum_is_refused_before_it_predicts(fitted, field, node, value, problem):
+    data, digest = forest_with_one_tree_altered(fitted, field, node, value)
+    with pytest.raises(MalformedTreeError, match=problem):
+        loads_verified(data, digest, "crafted")
+
+
+def test_every_tree_the_platform_builds_passes_the_structure_check(fitted):
+    for (estimator, _, _), (model, _) in fitted.items():
+        assert check_trees(model, "fitted") == (10 if estimator == "random_forest" else 0)
