@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from ml_platform.lib.registry_identities import GRANTS, Credentials, provision
+from ml_platform.lib.registry_identities import GRANTS, Credentials, provision, role_name
 
 
 def identity_variables(kind: str) -> tuple[str, str]:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         models.append(load_spec(spec_path).name)
     done = provision(uri, admin, identities, models)
     for kind, identity in identities.items():
-        print(f"{identity.username}: {done[identity.username]}, role ml-platform-{kind}")
+        print(f"{identity.username}: {done[identity.username]}, role {role_name(kind)}")
     print(f"registered models held by the admin: {models or 'none named'}")
     return 0
 

@@ -130,6 +130,13 @@ def test_the_worker_count_comes_from_the_environment(monkeypatch):
     assert Settings.from_env().workers == 2
 
 
+def test_the_bentoml_patches_are_on_unless_switched_off(monkeypatch):
+    monkeypatch.delenv("ML_PLATFORM_BENTOML_PATCHES", raising=False)
+    assert Settings.from_env().bentoml_patches
+    monkeypatch.setenv("ML_PLATFORM_BENTOML_PATCHES", "0")
+    assert not Settings.from_env().bentoml_patches
+
+
 def test_a_shadow_that_engineers_its_own_features_is_answered_from_them(tmp_path):
     """The challenger may derive a feature the champion's spec does not have: its answers must come from
     its own features, computed from the logged inputs, not from the champion's rows."""
