@@ -25,7 +25,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses wrk soak
+.PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-training wrk soak
 
 install: $(STAMP)
 
@@ -96,6 +96,10 @@ bench-serving: state wrk
 # Latency at a fixed offered rate (50% and 80% of peak) and every pause, beside the closed-loop peak.
 bench-pauses: state wrk
 	$(BIN)/python benchmarks/pauses.py
+
+# The default spec at 1, 5 and 20 batches of 1,000,000 rows through the real assets (about 20 min on 2 cores).
+bench-training: $(STAMP)
+	$(BIN)/python benchmarks/training_scale.py
 
 soak: state
 	$(BIN)/python benchmarks/soak.py

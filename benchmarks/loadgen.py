@@ -24,6 +24,9 @@ class Answer:
     latency: float  # seconds; at a fixed rate from when the request was due, so a stall is not hidden
     body: bytes = b""
     due: float = 0.0  # seconds from the run's start: when it was due (fixed rate) or sent
+    # Fixed rate: how late the client's own event loop woke to send, past the due time or past when a
+    # connection came free (waiting for a free connection is the server's delay, not the client's).
+    client_late: float = 0.0
 
 
 def payloads(feature_names: list[str], count: int = 64, seed: int = 11) -> list[bytes]:
@@ -63,8 +66,11 @@ async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, 
 
     async def client(connection) -> None:
         for i in next_index:
+            late = 0.0
             if rate:  # a fixed schedule: request i is due at i / rate seconds
-                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                free, due = time.monotonic(), started + i / rate
+                await asyncio.sleep(max(0.0, due - free))
+                late = max(0.0, time.monotonic() - max(due, free))
             if time.monotonic() > deadline:
                 answers.append(Answer(0, "", 0.0, b"deadline passed"))
                 continue
@@ -74,7 +80,7 @@ async def _run(port: int, bodies: list[bytes], requests: int, concurrency: int, 
                 connection = connection or await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
                 status, headers, payload = await _exchange(*connection, bodies[i % len(bodies)], timeout)
                 answers.append(Answer(status, headers.get("x-request-id", ""), time.perf_counter() - sent,
-                                      payload if keep_bodies or status != 200 else b"", sent - started_perf))
+                                      payload if keep_bodies or status != 200 else b"", sent - started_perf, late))
                 if headers.get("connection", "").lower() == "close":
                     connection = _close(connection)
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:

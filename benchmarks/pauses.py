@@ -3,12 +3,15 @@
     make run && make bench-pauses        (or: .venv/bin/python benchmarks/pauses.py [--duration 20])
 
 Our service runs as `make serve` runs it (following the registry's aliases, inference log on) beside the
-seed tutorial's per-record Starlette app, each with `--workers` processes on 127.0.0.1:
+seed tutorial's per-record Starlette app, each with `--workers` processes on 127.0.0.1, every process of the
+server on one core and the clients on the others (as a client on another host would be; `--shared-cores`
+lets them mix, and then the client's own scheduling delays count as the server's pauses):
 1. each gets `wrk -t1 -c32` for `--duration` s after a warm-up: the closed-loop peak, p99 and max;
 2. our service then gets an open-loop client at 50% and 80% of its peak for `--duration` s each: every
    request is due at a fixed time and its latency counts from then (a stall cannot hide by delaying the
    requests behind it). Each answer keeps when it was due, so a *pause* is found, not inferred: a run of
-   requests slower than `--pause-ms` whose due times lie within 100 ms of each other is one episode;
+   requests slower than `--pause-ms` whose due times lie within 100 ms of each other is one episode (less
+   only the time the client's own loop woke late to send, which the table shows apart);
    the table gives their number, the longest, and the median period between them;
 3. our service once more on BentoML's public API alone (`ML_PLATFORM_BENTOML_PATCHES=0`), closed loop:
    what `serving/bentoml_hot_path.py`'s patches of BentoML internals buy (the reason they stay).
@@ -40,15 +43,19 @@ NAMES = {"b": "(b) Starlette + uvicorn, predict per record", "a": "(a) our servi
 
 
 def episodes(answers: list[loadgen.Answer], slower_than_ms: float, gap: float = 0.1) -> list[tuple[float, float]]:
-    """(start, longest latency ms) of each run of slow answers whose due times lie within `gap` s."""
+    """(start, longest latency ms) of each run of slow answers whose due times lie within `gap` s.
+
+    A latency counts from when the request was due, less only the time the client's own event loop woke
+    late to send it: a request that waited for a free connection keeps that wait (the server's delay)."""
     found: list[list[float]] = []
     for answer in sorted((a for a in answers if a.status == 200), key=lambda a: a.due):
-        if answer.latency * 1000 <= slower_than_ms:
+        latency_ms = (answer.latency - answer.client_late) * 1000
+        if latency_ms <= slower_than_ms:
             continue
         if found and answer.due - found[-1][2] <= gap:
-            found[-1][1], found[-1][2] = max(found[-1][1], answer.latency * 1000), answer.due
+            found[-1][1], found[-1][2] = max(found[-1][1], latency_ms), answer.due
         else:
-            found.append([answer.due, answer.latency * 1000, answer.due])
+            found.append([answer.due, latency_ms, answer.due])
     return [(start, longest) for start, longest, _ in found]
 
 
@@ -60,6 +67,7 @@ def open_loop(port: int, rate: float, seconds: int, bodies: list[bytes]) -> dict
     return {"offered": rate, "rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2],
             "p99": latencies[int(len(latencies) * 0.99)], "max": latencies[-1],
             "errors": sum(a.status != 200 for a in answers), "pauses": len(runs),
+            "client_late": 1000 * max((a.client_late for a in answers), default=0.0),
             "longest": max((longest for _, longest in runs), default=0.0),
             "period": statistics.median(b - a for a, b in zip(starts, starts[1:])) if len(starts) > 2 else math.nan}
 
@@ -102,17 +110,29 @@ def measured(port: int, run) -> dict:
     return {**row, "loop_ms": longest_ms(lag, buckets(port, LOOP_LAG)), "steal": 100 * stolen[0] / max(1, stolen[1])}
 
 
+def pin(process, cpu: int) -> None:
+    """Every process of the server on `cpu`; this process (the open-loop client) on every other CPU. With
+    2 cores the client otherwise takes the server's core at times, and its own wait counts as a pause."""
+    import psutil
+
+    server = psutil.Process(process.pid)
+    for member in [server, *server.children(recursive=True)]:
+        member.cpu_affinity([cpu])
+    os.sched_setaffinity(0, set(os.sched_getaffinity(0)) - {cpu})
+
+
 def table(rows: list[tuple[str, dict]]) -> str:
     lines = ["| server, load | offered req/s | req/s | p50 ms | p99 ms | max ms | pauses > 20 ms | longest ms | period s "
-             "| server loop stalled ≤ ms | CPU steal % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| server loop stalled ≤ ms | client loop late ≤ ms | CPU steal % |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows:
         offered = f"{r['offered']:,.0f}" if r.get("offered") else "as fast as answered"
         longest = f"{r['longest']:.0f}" if r.get("longest") else ""
         period = "" if math.isnan(r.get("period", math.nan)) else f"{r['period']:.1f}"
         loop = f"{r['loop_ms']:.0f}" if "loop_ms" in r else ""
         steal = f"{r['steal']:.1f}" if "steal" in r else ""
+        late = f"{r['client_late']:.0f}" if "client_late" in r else ""
         lines.append(f"| {name} | {offered} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | "
-                     f"{r.get('pauses', '')} | {longest} | {period} | {loop} | {steal} |")
+                     f"{r.get('pauses', '')} | {longest} | {period} | {loop} | {late} | {steal} |")
     return "\n".join(lines)
 
 
@@ -121,7 +141,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="processes per server (one: the client needs a core)")
+    parser.add_argument("--shared-cores", action="store_true", help="do not pin each server to one core and its "
+                        "clients (wrk, the open-loop client) to the others")
     args = parser.parse_args()
+    everywhere = os.sched_getaffinity(0)
     env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_SERVICE_WORKERS": str(args.workers),
            "ML_PLATFORM_ACCESS_LOG": "0", "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(service_process.PROJECT_DIR)}
     bodies, rows = loadgen.payloads(FEATURES), []
@@ -132,6 +155,8 @@ def main() -> None:
         for key, target, overrides in servers:
             process, port = serve(target, {**env, **overrides}, Path(scratch) / f"{key}.out")
             try:
+                if not args.shared_cores and len(everywhere) > 1:
+                    pin(process, max(everywhere))  # wrk, started from here, runs where this process may
                 wrk(port, 32, args.warmup)
                 peak = wrk(port, 32, args.duration)
                 rows.append((f"{NAMES[key]}, wrk -c32", peak))
@@ -142,10 +167,14 @@ def main() -> None:
                             port, lambda: open_loop(port, peak["rps"] * share, args.duration, bodies))))
                     gc_ms = longest_ms(gc_before, buckets(port, GC_PAUSE, generation="2", cause="collector"))
             finally:
+                os.sched_setaffinity(0, everywhere)
                 service_process.stop(process)
     (_, b), (_, a), (_, half), *_ = rows
-    print(f"{args.duration} s per row, {args.workers} worker(s) per server, one run on {os.cpu_count()} cores "
-          f"shared by server and client.\n")
+    placement = ("shared by server and client" if args.shared_cores or len(everywhere) < 2 else
+                 f"each server's processes on core {max(everywhere)} alone and its clients on the "
+                 f"other{'s' if len(everywhere) > 2 else ''}")
+    print(f"{args.duration} s per row, {args.workers} worker(s) per server, one run on {len(everywhere)} cores, "
+          f"{placement}.\n")
     print(table(rows))
     print(f"\nLongest full collection (generation 2) the service timed in the open-loop rows: at most {gc_ms:.1f} ms.")
     print(f"Goals: a/b {a['rps'] / b['rps']:.1f}x >= {GOALS['ratio']:.0f}x: {'held' if a['rps'] >= GOALS['ratio'] * b['rps'] else 'NOT held'}; "

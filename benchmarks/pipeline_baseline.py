@@ -69,7 +69,7 @@ def main() -> None:
         mlflow.set_experiment(spec.name)
         x, y = train[[*spec.feature_names, *(d.name for d in spec.derived)]], train[spec.target.name]
         with mlflow.start_run():
-            best = log_search(mlflow, spec, SEARCH_SPACE, x[inputs.feature_names], y)[0]
+            best = log_search(mlflow, spec, SEARCH_SPACE, x[inputs.feature_names], y).ranked[0]
             candidate = log_winner(mlflow, spec, best, x, y, version, "baseline")
     with step("evaluation_report"):
         registry = Registry(uri, spec.name)

@@ -27,7 +27,8 @@ def k8s_op_tags(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dic
     return {K8S_CONFIG_TAG: {"container_config": {"resources": resources}}}
 
 
-# The hyperparameter search fits one model per core (joblib); 4 GiB holds a million-row training set.
+# The hyperparameter search runs one fit per CPU of the limit (`lib/cpus.py` reads the pod's CFS quota);
+# 4 GiB holds the training sample, 8 GiB four fit processes each holding a forest.
 TRAINING_OP_TAGS = k8s_op_tags(cpu="2", memory="4Gi", cpu_limit="4", memory_limit="8Gi")
 # Evidently peaks at about 1.1 GiB on a million-row batch (measured; docs/closed_loop.md).
 DRIFT_OP_TAGS = k8s_op_tags(cpu="1", memory="2Gi", cpu_limit="2", memory_limit="4Gi")

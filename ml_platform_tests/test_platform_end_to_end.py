@@ -7,7 +7,10 @@ import dagster as dg
 from bentoml._internal.bento import BentoStore
 from mlflow import MlflowClient
 
+from ml_platform.defs.training.config import TrainingConfig
 from ml_platform.lib import model_store
+from ml_platform.lib.cpus import granted_cpus
+from ml_platform.lib.modeling import candidates
 from ml_platform.lib.report_artifacts import MLFLOW_UI
 from ml_platform.lib.storage import files_in, is_remote, local_copy, storage_path
 from ml_platform.quickstart import run_platform, summary
@@ -58,6 +61,12 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
     assert evaluation["confusion_matrix"].startswith(MLFLOW_UI) and evaluation["confusion_matrix"].endswith(".png")
     assert storage_path(evaluation["confusion_matrix_file"]).read_bytes().startswith(b"\x89PNG")
     assert evaluation["gate"] == "promote"
+    assert evaluation["more_rows_would_help"].startswith(("likely: ", "unlikely: "))
+    assert storage_path(evaluation["learning_curve_file"]).read_bytes().startswith(b"\x89PNG")
+    trained, searched = latest_metadata(instance, "trained_model"), len(list(candidates(TrainingConfig().search_space())))
+    assert trained["search_cpus"] == granted_cpus(spec.training.cpus)
+    assert trained["search_fits"] == (searched + 1) * spec.training.cv_folds  # + the winner on a third, for its curve
+    assert [point["rows"] for point in trained["learning_curve"]] == [392, 1176]  # too few rows to halve
 
     promoted = latest_metadata(instance, "promoted_model")
     assert platform.registry.champion_version() == promoted["champion_version"] == "1"
@@ -86,7 +95,7 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
             a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     runs = [r for r in runs if r not in drift_runs]
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parent) == 1 and len(runs) == 1 + 5  # one nested run per candidate of the default search
+    assert len(parent) == 1 and len(runs) == 1 + searched  # one nested run per candidate of the default search
     assert parent[0].data.params["data_version"] == stored.info.labels["data_version"]
 
     text = summary(instance, failed)

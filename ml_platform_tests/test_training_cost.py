@@ -58,3 +58,26 @@ def test_the_row_budget_ends_the_window_at_a_batch_and_samples_a_single_batch_ov
     again, _ = materialize_training_set(platform)
     assert first["batches"] == ["big.csv"] and first["dagster/row_count"] == 150 == first["sampled_to_rows"]
     assert first["data_version"] == again["data_version"]  # the sample is seeded
+
+
+def test_above_the_sample_budget_every_batch_gives_its_share_stratified_by_the_target(make_platform, tmp_path):
+    platform = make_platform(write_spec(tmp_path / "spec.yaml", source={"batches": 1, "rows_per_batch": 100},
+                                        training={"window_batches": 5, "sample_rows": 150}))
+    sizes = {"a.csv": 100, "b.csv": 200, "c.csv": 300}
+    for seed, (key, rows) in enumerate(sizes.items()):
+        land_processed(platform, key, rows=rows, seed=seed)
+    metadata, opened = materialize_training_set(platform)
+    again, _ = materialize_training_set(platform)
+
+    assert metadata["batches"] == list(sizes) and metadata["window_rows"] == 600 and metadata["sample_rows"] == 150
+    assert read_under(opened, "features") == [f"{key}.parquet" for key in sizes]  # each read once, then sampled
+    stored = pd.read_parquet(platform.storage / "assets" / "training_set.parquet")
+    per_batch = stored["batch"].value_counts()
+    for key, rows in sizes.items():  # a quarter of each batch, within rounding per class
+        assert abs(per_batch[key] - rows / 4) <= 4, per_batch
+    full = pd.concat([pd.read_parquet(platform.storage / "assets" / "features" / f"{key}.parquet") for key in sizes])
+    target = "segment"
+    share_in_full = full[target].value_counts(normalize=True)
+    share_in_sample = stored[target].value_counts(normalize=True)
+    assert (share_in_sample - share_in_full).abs().max() < 0.03  # stratified: the classes keep their shares
+    assert metadata["data_version"] == again["data_version"]  # seeded

@@ -62,4 +62,5 @@ def test_the_training_set_takes_the_newest_batches_in_the_order_they_landed(make
 def test_a_row_budget_too_small_to_split_fails_at_load_naming_the_field(tmp_path):
     with pytest.raises(SpecError, match=r"training\.window_rows: Input should be greater than or equal to 100"):
         load_spec(write_spec(tmp_path / "spec.yaml", DEFAULT_SPEC, training={"window_rows": 10}))
-    assert load_spec(DEFAULT_SPEC).training.window_rows == 1_000_000
+    assert load_spec(DEFAULT_SPEC).training.window_rows == 25_000_000
+    assert load_spec(DEFAULT_SPEC).training.sample_rows == 500_000

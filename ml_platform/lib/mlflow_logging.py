@@ -6,24 +6,30 @@ from typing import Any
 
 import pandas as pd
 
-from ml_platform.lib.modeling import Candidate, build_pipeline, candidates, cross_validate
+from ml_platform.lib.modeling import build_pipeline
+from ml_platform.lib.search import Scored, SearchResult, search
 from ml_platform.lib.spec import DatasetSpec
 
 
 def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[str, list[Any]]],
-               x: pd.DataFrame, y: pd.Series) -> list[Candidate]:
-    """Cross-validate every candidate in its own nested run; best first."""
-    results = []
-    for estimator, params in candidates(search_space):
-        with tracking.start_run(run_name=f"{estimator} {params}", nested=True):
-            result = cross_validate(spec, estimator, params, x, y)
-            tracking.log_params({"estimator": estimator, **params})
-            tracking.log_metrics({f"cv_{spec.thresholds.metric}": result.cv_score, "cv_std": result.cv_std})
-        results.append(result)
-    return sorted(results, key=lambda c: c.cv_score, reverse=True)
+               x: pd.DataFrame, y: pd.Series, cpus: int = 1, factor: int = 3) -> SearchResult:
+    """Run the search, then record each candidate in its own nested run: its score at every rung it
+    reached (the metric's step is the rung's row count), its fit time, and the rows of its last rung."""
+    result = search(spec, search_space, x, y, cpus, factor)
+    metric = f"cv_{spec.thresholds.metric}"
+    for candidate in result.ranked:
+        with tracking.start_run(run_name=f"{candidate.estimator} {candidate.params}", nested=True):
+            tracking.log_params({"estimator": candidate.estimator, **candidate.params})
+            for rung in result.rungs:
+                for scored in rung:
+                    if (scored.estimator, scored.params) == (candidate.estimator, candidate.params):
+                        tracking.log_metrics({metric: scored.cv_score, "cv_std": scored.cv_std,
+                                              "fit_seconds": scored.fit_seconds}, step=scored.rows)
+            tracking.set_tags({"rows": str(candidate.rows)})
+    return result
 
 
-def log_winner(tracking: Any, spec: DatasetSpec, best: Candidate, x: pd.DataFrame, y: pd.Series,
+def log_winner(tracking: Any, spec: DatasetSpec, best: Scored, x: pd.DataFrame, y: pd.Series,
                data_version: str, dagster_run_id: str, code_version: str = "") -> dict[str, Any]:
     """Refit the winner on all training rows, log it (skops, spec-typed signature), register a version.
 

@@ -14,9 +14,12 @@ import zipfile
 from typing import Any
 
 # What `build_pipeline` needs beyond skops' defaults (ml_platform_tests/test_model_format.py derives it
-# from every estimator). skops leaves `Tree` out by default because a crafted tree can crash `predict`;
-# every load checks each tree's structure before the model is used (`tree_check.py`).
-TRUSTED_TYPES = ("numpy.dtype", "sklearn.tree._tree.Tree")
+# from every estimator). skops leaves `Tree` and gradient boosting's `TreePredictor` out by default because
+# a crafted tree can crash `predict`; every load checks each tree's structure before the model is used
+# (`tree_check.py`). Gradient boosting's own ordinal encoding validates its numbers with
+# `partial(check_array, ...)`: a partial's function and arguments are still checked against this list.
+TRUSTED_TYPES = ("functools.partial", "numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+                 "sklearn.tree._tree.Tree", "sklearn.utils.validation.check_array")
 
 
 class ModelIntegrityError(RuntimeError):

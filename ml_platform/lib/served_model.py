@@ -10,7 +10,11 @@ predicted through the pipeline's compiled numpy form when it reproduces the pipe
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +36,13 @@ class ServedModel:
     compiled: CompiledPipeline | None = field(default=None, init=False, repr=False, compare=False)
     classes: list[str] = field(default_factory=list, init=False, compare=False)
     columns: list[str] = field(default_factory=list, init=False, compare=False)
+    threads: Callable[[], AbstractContextManager] = field(default=contextlib.nullcontext, init=False, repr=False,
+                                                          compare=False)
 
     def __post_init__(self) -> None:
         inputs = model_spec(self.spec)
         object.__setattr__(self, "compiled", compile_pipeline(self.model, probe_rows(inputs)))
+        object.__setattr__(self, "threads", one_openmp_thread(self.model))
         object.__setattr__(self, "classes", [str(c) for c in self.model.classes_])
         object.__setattr__(self, "columns", inputs.feature_names)
 
@@ -44,12 +51,13 @@ class ServedModel:
 
         Rows carry the model's inputs: the request's fields plus the derived features, which the caller
         adds with `ml_platform.lib.features.add_features_to_rows` (the service does, and logs them)."""
-        if self.compiled is not None and all(None not in row.values() for row in rows):
-            probabilities = self.compiled.predict_proba(rows)
-        else:
-            import pandas as pd
+        with self.threads():
+            if self.compiled is not None and all(None not in row.values() for row in rows):
+                probabilities = self.compiled.predict_proba(rows)
+            else:
+                import pandas as pd
 
-            probabilities = self.model.predict_proba(pd.DataFrame(rows, columns=self.columns))
+                probabilities = self.model.predict_proba(pd.DataFrame(rows, columns=self.columns))
         classes = self.classes
         answers = []
         for row in probabilities.tolist():
@@ -73,6 +81,28 @@ def single_threaded(model: Any) -> Any:
     if hasattr(model, "get_params"):
         model.set_params(**{k: 1 for k in model.get_params(deep=True) if k.endswith("n_jobs")})
     return model
+
+
+def one_openmp_thread(model: Any) -> Callable[[], AbstractContextManager]:
+    """What each predict runs under: one OpenMP thread if the model predicts in an OpenMP team (gradient
+    boosting does, as wide as the CPUs, and has no `n_jobs`), else nothing.
+
+    Set around every call, not once at load: OpenMP's thread count is per calling thread, and a model is
+    loaded (or reloaded, by the alias follower) on another thread than the one that predicts. The limiter
+    reuses one controller; a fresh `threadpool_limits` scans the loaded libraries (about 3 ms a call)."""
+    from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
+
+    parts = [model, *(model.get_params(deep=True).values() if hasattr(model, "get_params") else ())]
+    if not any(isinstance(part, BaseHistGradientBoosting) for part in parts):
+        return contextlib.nullcontext
+    return functools.partial(_openmp_controller().limit, limits=1)
+
+
+@functools.cache
+def _openmp_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="openmp")
 
 
 def from_store(stored: Any) -> ServedModel:

@@ -91,7 +91,12 @@ class Training(_Strict):
     # The window's row budget: newest batches are taken while they fit; a single newest batch larger than
     # the budget is sampled down to it (seeded). Bounds a retrain's memory and fit time whatever lands.
     window_rows: int = Field(default=1_000_000, ge=100)
+    # The training sample's row budget: above it, each batch of the window gives its share of the rows
+    # (stratified by the target, seeded), so a month of batches is represented at a bounded fit cost.
+    sample_rows: int = Field(default=500_000, ge=100)
     cv_folds: int = Field(default=3, ge=2)
+    # At most this many fits at once; by default the CPUs the pod's limit grants (`ml_platform/lib/cpus.py`).
+    cpus: int | None = Field(default=None, ge=1)
     seed: int = 42
     # When the scheduled retrain looks for data the champion has not seen (UTC cron; Mondays 06:00).
     retrain_cron: str = Field(default="0 6 * * 1", pattern=r"^\S+( \S+){4}$")

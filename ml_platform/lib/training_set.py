@@ -67,6 +67,18 @@ def choose_window(valid_counts: dict[str, int], rejected_counts: dict[str, int],
                   sample_rows=budget if rows > budget else None, full=full or rows >= budget)
 
 
+def sample_share(frame: pd.DataFrame, window: Window, spec: DatasetSpec) -> pd.DataFrame:
+    """This batch's share of `training.sample_rows` (its rows / the window's), stratified by the target and
+    seeded; the batch itself when the window fits the budget. Sampled as each batch is read, so a month of
+    batches is never held at once."""
+    budget = spec.training.sample_rows
+    if window.rows <= budget or not len(frame):
+        return frame
+    share = budget / window.rows
+    return (frame.groupby(spec.target.name, group_keys=False, observed=True)
+            .sample(frac=share, random_state=spec.training.seed).sort_index())
+
+
 def build_training_set(frames: dict[str, pd.DataFrame], window: Window, spec: DatasetSpec) -> pd.DataFrame:
     """Concatenate the window's batches and mark a stratified, seeded train/test split."""
     if not window.batches:

@@ -104,7 +104,7 @@ def train_and_register(url: str, artifact_root: str, spec_path: Path) -> str:
     from ml_platform.lib.features import add_features
     from ml_platform.lib.generator import customer_segmentation
     from ml_platform.lib.mlflow_logging import log_winner
-    from ml_platform.lib.modeling import Candidate
+    from ml_platform.lib.search import Scored
     from ml_platform.resources import DatasetResource, MlflowTracking
 
     tracking = MlflowTracking(tracking_uri=url, artifact_root=artifact_root,
@@ -116,7 +116,7 @@ def train_and_register(url: str, artifact_root: str, spec_path: Path) -> str:
     try:
         mlflow.set_experiment(tracking.experiment_name())
         with mlflow.start_run():
-            logged = log_winner(mlflow, spec, Candidate("logistic_regression", {}, 0.9, 0.01), frame,
+            logged = log_winner(mlflow, spec, Scored("logistic_regression", {}, 300, 0.9, 0.01, 0.0), frame,
                                 frame[spec.target.name], "data-v1", "dagster-run-1")
     finally:
         mlflow.set_tracking_uri(previous)

@@ -1,8 +1,10 @@
 """Models are skops files: the allow-list is exactly what `build_pipeline` needs, and nothing else loads;
-a tree whose structure scikit-learn would not build is refused even when its checksum matches."""
+a tree (a forest's or gradient boosting's) whose structure scikit-learn would not build is refused even
+when its checksum matches."""
 
 import copy
 import os
+import re
 
 import numpy as np
 import pytest
@@ -27,7 +29,8 @@ from ml_platform_tests.conftest import DEFAULT_SPEC
 
 SPEC = load_spec(DEFAULT_SPEC)
 NUMBERS_ONLY = SPEC.model_copy(update={"features": [f for f in SPEC.features if f.type == "numeric"]})
-SMALL = {"logistic_regression": {"C": 1.0}, "random_forest": {"n_estimators": 10, "max_depth": 8}}
+SMALL = {"logistic_regression": {"C": 1.0}, "random_forest": {"n_estimators": 10, "max_depth": 8},
+         "hist_gradient_boosting": {"max_iter": 50}}
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +88,9 @@ def test_altered_bytes_or_a_missing_checksum_are_refused_before_anything_is_buil
         loads_verified(data, None, "stored")
 
 
-def forest_with_one_tree_altered(fitted, field: str, node: int, value: int):
+def forest_with_one_tree_altered(fitted, field: str, node: int, value: int, nested: int = 0):
     """The forest pipeline with one tree rewritten as an attacker who can write the store would: its
-    node array changed, saved again, and the checksum recorded beside it replaced to match."""
+    node array changed, saved again (inside `nested` more pipelines), and the checksum replaced to match."""
     model, _ = fitted[("random_forest", len(SPEC.features), "four classes")]
     model = copy.deepcopy(model)
     tree = model.steps[-1][1].estimators_[3].tree_
@@ -95,6 +98,8 @@ def forest_with_one_tree_altered(fitted, field: str, node: int, value: int):
     nodes = state["nodes"].copy()
     nodes[field][node] = value
     tree.__setstate__({**state, "nodes": nodes})
+    for _ in range(nested):
+        model = Pipeline([("wrapped", model)])
     data = dumps(model)
     return data, sha256(data)
 
@@ -111,6 +116,62 @@ def test_a_crafted_tree_with_a_matching_checksum_is_refused_before_it_predicts(f
         loads_verified(data, digest, "crafted")
 
 
+def test_a_crafted_tree_nested_deep_inside_pipelines_is_still_found(fitted):
+    data, digest = forest_with_one_tree_altered(fitted, "left_child", 0, 10 ** 6, nested=4)
+    with pytest.raises(MalformedTreeError, match="left child index out of range"):
+        loads_verified(data, digest, "crafted")
+
+
+def boosting_with_one_tree_altered(fitted, field: str, categorical: bool, value: int):
+    """The gradient boosting pipeline with one predictor's node rewritten (an inner node splitting on a
+    category or on a number), saved again and the checksum replaced to match."""
+    model, _ = fitted[("hist_gradient_boosting", len(SPEC.features), "four classes")]
+    model = copy.deepcopy(model)
+    for predictor in (p for iteration in model.steps[-1][1]._predictors for p in iteration):
+        inner = predictor.nodes["is_leaf"] == 0
+        split_on = np.flatnonzero(inner & ((predictor.nodes["is_categorical"] != 0) == categorical))
+        if len(split_on) and (predictor.nodes["is_categorical"][inner] != 0).any():
+            predictor.nodes[field][split_on[0]] = value
+            data = dumps(model)
+            return data, sha256(data)
+    raise AssertionError("no predictor splits on both a category and a number")
+
+
+@pytest.mark.parametrize("field, categorical, value, problem", [
+    ("left", False, 10 ** 6, "left child index out of range"),
+    ("right", True, 0, "right child index out of range or not after its parent"),  # a cycle back to the root
+    ("feature_idx", False, 6, "feature index outside the input"),  # the inputs are 6 columns
+    ("bitset_idx", True, 10 ** 6, "bitset index out of range"),
+    ("is_categorical", False, 1, "a feature the bin mapper does not call categorical"),
+])
+def test_a_crafted_boosted_tree_with_a_matching_checksum_is_refused_before_it_predicts(
+        fitted, field, categorical, value, problem):
+    data, digest = boosting_with_one_tree_altered(fitted, field, categorical, value)
+    with pytest.raises(MalformedTreeError, match=f"boosted tree .* is malformed .*{problem}"):
+        loads_verified(data, digest, "crafted")
+
+
+def test_boosted_trees_are_refused_with_another_record_layout_a_hidden_method_or_outside_predictors(fitted):
+    model, _ = fitted[("hist_gradient_boosting", len(SPEC.features), "four classes")]
+    for alter, problem in [
+        (lambda p, _: setattr(p, "nodes", p.nodes.astype([(n, "<i8") for n in p.nodes.dtype.names])),
+         "PREDICTOR_RECORD_DTYPE"),
+        (lambda p, _: setattr(p, "raw_left_cat_bitsets", p.raw_left_cat_bitsets[:, :4].copy()), "(n, 8) uint32"),
+        (lambda p, _: setattr(p, "predict", np.negative), "attributes hide methods: predict"),
+        (lambda p, hgb: setattr(hgb, "spare", [copy.deepcopy(p)]), "outside an estimator's _predictors"),
+    ]:
+        altered = copy.deepcopy(model)
+        boosting = altered.steps[-1][1]
+        alter(boosting._predictors[0][0], boosting)
+        with pytest.raises(MalformedTreeError, match=re.escape(problem)):
+            check_trees(altered, "crafted")
+
+
 def test_every_tree_the_platform_builds_passes_the_structure_check(fitted):
     for (estimator, _, _), (model, _) in fitted.items():
-        assert check_trees(model, "fitted") == (10 if estimator == "random_forest" else 0)
+        classifier = model.steps[-1][1]
+        expected = {"random_forest": 10, "logistic_regression": 0}.get(estimator)
+        if estimator == "hist_gradient_boosting":
+            expected = sum(len(iteration) for iteration in classifier._predictors)
+            assert expected == classifier.n_iter_ * classifier.n_trees_per_iteration_ > 0
+        assert check_trees(model, "fitted") == expected

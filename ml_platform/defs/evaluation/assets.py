@@ -4,8 +4,10 @@ import pandas as pd
 from ml_platform.defs.policy import TRANSIENT_RETRY
 from ml_platform.lib.evaluation import classification_metrics, confusion_matrix_png, per_class_table
 from ml_platform.lib.features import model_spec
+from ml_platform.lib.learning_curve import learning_curve_png, more_rows_verdict
 from ml_platform.lib.promotion import gate
 from ml_platform.lib.report_artifacts import kept_report
+from ml_platform.lib.run_cost import RunCost
 from ml_platform.lib.training_set import SPLIT
 from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStorage
 
@@ -15,14 +17,15 @@ from ml_platform.resources import DatasetResource, MlflowTracking, PlatformStora
     kinds={"sklearn", "mlflow"},
     io_manager_key="json_io_manager",
     owners=["team:ml-platform"],
-    code_version="1",
+    code_version="2",
     retry_policy=TRANSIENT_RETRY,
 )
 def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFrame, trained_model: dict,
                       dataset: DatasetResource, mlflow_tracking: MlflowTracking,
                       storage: PlatformStorage) -> dg.Output[dict]:
-    """The candidate and the current champion scored on the same held-out rows, and the gate's verdict."""
-    spec = dataset.load()
+    """The candidate and the current champion scored on the same held-out rows, the gate's verdict, and the
+    candidate's learning curve with a verdict on whether more training rows would help."""
+    cost, spec = RunCost(), dataset.load()
     registry = mlflow_tracking.registry()
     test = training_set[training_set[SPLIT] == "test"]
     x, y = test[model_spec(spec).feature_names], test[spec.target.name]  # raw and derived: the pipeline's inputs
@@ -41,6 +44,12 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
     plot_path = storage.reports_dir("evaluation") / f"confusion_v{trained_model['version']}.png"
     with kept_report(plot_path, png) as local:
         registry.client.log_artifact(trained_model["run_id"], str(local))
+    curve = trained_model.get("learning_curve") or []  # absent in a model trained before the curve existed
+    curve_path = storage.reports_dir("evaluation") / f"learning_curve_v{trained_model['version']}.png"
+    if curve:
+        with kept_report(curve_path, learning_curve_png(curve, spec.thresholds.metric, f"{spec.name} "
+                                                        f"v{trained_model['version']}: {trained_model['estimator']}")) as local:
+            registry.client.log_artifact(trained_model["run_id"], str(local))
     per_class = per_class_table(candidate, y, predicted)
     comparison = pd.DataFrame({"candidate": candidate_metrics,
                                "champion": champion_metrics or {}}).round(4).fillna("-")
@@ -53,6 +62,8 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
         "per_class": per_class.to_dict(orient="records"),
         "gate": {"promote": decision.promote, "reason": decision.reason},
         "confusion_matrix_png": str(plot_path),
+        "learning_curve": curve,
+        "more_rows": more_rows_verdict(curve),
     }
     context.log.info(f"gate: {'promote' if decision.promote else 'keep champion'}: {decision.reason}")
     return dg.Output(report, metadata={
@@ -65,4 +76,9 @@ def evaluation_report(context: dg.AssetExecutionContext, training_set: pd.DataFr
         "confusion_matrix": dg.MetadataValue.url(f"{trained_model['run_url']}/artifactPath/{plot_path.name}"),
         "confusion_matrix_file": dg.MetadataValue.path(str(plot_path)),
         "mlflow_run": dg.MetadataValue.url(trained_model["run_url"]),
+        "more_rows_would_help": report["more_rows"],
+        **cost.metadata(),
+        **({"learning_curve": dg.MetadataValue.md(pd.DataFrame(curve).to_markdown(index=False)),
+            "learning_curve_plot": dg.MetadataValue.url(f"{trained_model['run_url']}/artifactPath/{curve_path.name}"),
+            "learning_curve_file": dg.MetadataValue.path(str(curve_path))} if curve else {}),
     })

@@ -1,0 +1,146 @@
+"""The hyperparameter search: successive halving over the grid, every fit of a rung in parallel.
+
+Every candidate is cross-validated first on a stratified, seeded sample of the training rows; the best
+1/`factor` go on to `factor` times the rows, until the last rung is every training row (the idea of
+scikit-learn's `HalvingRandomSearchCV`, over our grid and with our own ranking and logging). So most of
+the compute goes to candidates that earn it, and the winner's scores along the rungs are most of a
+learning curve (a few small samples complete it). The fits of a rung (candidate x fold) run at once on `cpus` worker processes that map the
+training rows from column files written once (`shared_frame`), never a copy per process.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from ml_platform.lib.modeling import SCORERS, build_pipeline, candidates
+from ml_platform.lib.shared_frame import read_columns, write_columns
+from ml_platform.lib.spec import DatasetSpec
+
+TARGET = "__target__"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One candidate's cross-validated score at one rung's row count."""
+
+    estimator: str
+    params: dict[str, Any]
+    rows: int
+    cv_score: float
+    cv_std: float
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    ranked: list[Scored]  # each candidate at the last rung it reached: furthest first, then by score
+    rungs: list[list[Scored]] = field(default_factory=list)
+    cpus: int = 1
+    fits: int = 0
+    seconds: float = 0.0
+    worker_peak_rss_mib: float = 0.0  # the largest of the fit processes' peaks
+    smaller: list[Scored] = field(default_factory=list)  # the winner on samples smaller than any rung
+
+    def curve(self) -> list[Scored]:
+        """The winner's score at every rung it passed and on the smaller samples: its learning curve."""
+        best = self.ranked[0]
+        passed = [s for rung in self.rungs for s in rung if (s.estimator, s.params) == (best.estimator, best.params)]
+        return sorted([*self.smaller, *passed], key=lambda s: s.rows)
+
+
+def rung_rows(rows: int, candidates: int, factor: int, min_rows: int) -> list[int]:
+    """Row counts of the rungs, smallest first, the last one `rows`: as many halvings as leave at most
+    `factor` candidates in the last rung, as long as the first rung keeps at least `min_rows` rows."""
+    if factor < 2:
+        return [rows]
+    halvings = max(0, math.ceil(math.log(candidates, factor)) - 1) if candidates > 1 else 0
+    while halvings and rows // factor**halvings < min_rows:
+        halvings -= 1
+    return [rows // factor**k for k in range(halvings, 0, -1)] + [rows]
+
+
+def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.DataFrame, y: pd.Series, cpus: int,
+           factor: int = 3, min_rows: int = 20_000, curve: bool = True) -> SearchResult:
+    """Successive halving of every candidate in `space` (factor < 2: every candidate on every row); with
+    `curve`, the winner is also scored on the smaller samples of `curve_rows`."""
+    from joblib import Parallel, delayed
+
+    started, pool = time.perf_counter(), [(e, p) for e, p in candidates(space)]
+    sizes, rungs, fits, peak = rung_rows(len(x), len(pool), factor, min_rows), [], 0, 0.0
+    with tempfile.TemporaryDirectory(prefix="search-") as folder, Parallel(n_jobs=cpus) as parallel:
+        write_columns(x.assign(**{TARGET: y.to_numpy()}), Path(folder))
+        for level, rows in enumerate(sizes):
+            jobs = [delayed(_fit_and_score)(folder, spec, estimator, params, rows, fold)
+                    for estimator, params in pool for fold in range(spec.training.cv_folds)]
+            results = parallel(jobs)
+            fits, peak = fits + len(jobs), max([peak, *(r[2] for r in results)])
+            rung = _summarise(pool, results, spec.training.cv_folds, rows)
+            rungs.append(rung)
+            keep = len(pool) if level == len(sizes) - 1 else max(1, math.ceil(len(pool) / factor))
+            pool = [(s.estimator, s.params) for s in sorted(rung, key=lambda s: s.cv_score, reverse=True)[:keep]]
+        reached = {(s.estimator, str(s.params)): s for rung in rungs for s in rung}  # later rungs overwrite
+        ranked = sorted(reached.values(), key=lambda s: (s.rows, s.cv_score), reverse=True)
+        best, smaller = ranked[0], [r for r in curve_rows(len(x), spec.training.cv_folds) if curve and r not in sizes]
+        jobs = [delayed(_fit_and_score)(folder, spec, best.estimator, best.params, rows, fold)
+                for rows in smaller for fold in range(spec.training.cv_folds)]
+        results = parallel(jobs)
+        extra = _summarise([(best.estimator, best.params)] * len(smaller), results, spec.training.cv_folds, smaller)
+    _FRAMES.clear()  # with one CPU the fits ran in this process
+    return SearchResult(ranked, rungs, cpus, fits + len(jobs), time.perf_counter() - started,
+                        round(max([peak, *(r[2] for r in results)]), 1), extra)
+
+
+def curve_rows(rows: int, folds: int) -> list[int]:
+    """Smaller samples the winner is also scored on, for its learning curve: a third, a ninth, a 27th."""
+    return [rows // 3**k for k in (3, 2, 1) if rows // 3**k >= 100 * folds]
+
+
+def _summarise(pool: list, results: list[tuple[float, float, float]], folds: int, rows: int | list[int]) -> list[Scored]:
+    """One Scored per (candidate, row count) from the fold results, in the order the jobs were made."""
+    scored = []
+    for index, (estimator, params) in enumerate(pool):
+        scores, seconds, _ = zip(*results[index * folds:(index + 1) * folds])
+        count = rows[index] if isinstance(rows, list) else rows
+        scored.append(Scored(estimator, params, count, float(np.mean(scores)), float(np.std(scores)), float(sum(seconds))))
+    return scored
+
+
+_FRAMES: dict[str, pd.DataFrame] = {}
+
+
+def _fit_and_score(folder: str, spec: DatasetSpec, estimator: str, params: dict[str, Any], rows: int,
+                   fold: int) -> tuple[float, float, float]:
+    """One fold of one candidate at one rung, in a worker process: (score, fit seconds, peak RSS MiB)."""
+    from sklearn.metrics import get_scorer
+
+    from ml_platform.lib.run_cost import RunCost
+
+    from ml_platform.lib.features import model_spec
+
+    if folder not in _FRAMES:
+        _FRAMES.clear()  # one search's rows at a time per worker
+        _FRAMES[folder] = read_columns(Path(folder))
+    frame = _FRAMES[folder]
+    seed, labels = spec.training.seed, frame[TARGET].cat.codes.to_numpy()
+    index = np.arange(len(frame))
+    if rows < len(frame):  # the rung's stratified sample: the same rows for every candidate and fold
+        index, _ = train_test_split(index, train_size=rows, random_state=seed, stratify=labels)
+    folds = StratifiedKFold(spec.training.cv_folds, shuffle=True, random_state=seed)
+    train, test = list(folds.split(index, labels[index]))[fold]
+    columns = model_spec(spec).feature_names
+    x, y = frame[columns], frame[TARGET]
+    pipeline = build_pipeline(spec, estimator, params, seed)
+    started = time.perf_counter()
+    pipeline.fit(x.iloc[index[train]], y.iloc[index[train]])
+    seconds = time.perf_counter() - started
+    score = get_scorer(SCORERS[spec.thresholds.metric])(pipeline, x.iloc[index[test]], y.iloc[index[test]])
+    return float(score), seconds, RunCost().metadata()["peak_rss_mib"]
