@@ -14,18 +14,20 @@ from ml_platform.lib.spec import DatasetSpec
 def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[str, list[Any]]],
                x: pd.DataFrame, y: pd.Series, cpus: int = 1, factor: int = 3) -> SearchResult:
     """Run the search, then record each candidate in its own nested run: its score at every rung it
-    reached (the metric's step is the rung's row count), its fit time, and the rows of its last rung."""
+    reached (the metric's step is the rung's row count), its fit time, and the rows of its last rung; a
+    candidate that failed is a FAILED run tagged with its error."""
     result = search(spec, search_space, x, y, cpus, factor)
     metric = f"cv_{spec.thresholds.metric}"
     for candidate in result.ranked:
-        with tracking.start_run(run_name=f"{candidate.estimator} {candidate.params}", nested=True):
-            tracking.log_params({"estimator": candidate.estimator, **candidate.params})
-            for rung in result.rungs:
-                for scored in rung:
-                    if (scored.estimator, scored.params) == (candidate.estimator, candidate.params):
-                        tracking.log_metrics({metric: scored.cv_score, "cv_std": scored.cv_std,
-                                              "fit_seconds": scored.fit_seconds}, step=scored.rows)
-            tracking.set_tags({"rows": str(candidate.rows)})
+        tracking.start_run(run_name=f"{candidate.estimator} {candidate.params}", nested=True)
+        tracking.log_params({"estimator": candidate.estimator, **candidate.params})
+        for rung in result.rungs:
+            for scored in rung:
+                if (scored.estimator, scored.params) == (candidate.estimator, candidate.params) and not scored.error:
+                    tracking.log_metrics({metric: scored.cv_score, "cv_std": scored.cv_std,
+                                          "fit_seconds": scored.fit_seconds}, step=scored.rows)
+        tracking.set_tags({"rows": str(candidate.rows), **({"error": candidate.error} if candidate.error else {})})
+        tracking.end_run(status="FAILED" if candidate.error else "FINISHED")  # a failed candidate shows as failed
     return result
 
 

@@ -30,7 +30,7 @@ TARGET = "__target__"
 
 @dataclass(frozen=True)
 class Scored:
-    """One candidate's cross-validated score at one rung's row count."""
+    """One candidate's cross-validated score at one rung's row count; `error` if a fold of it failed."""
 
     estimator: str
     params: dict[str, Any]
@@ -38,6 +38,11 @@ class Scored:
     cv_score: float
     cv_std: float
     fit_seconds: float
+    error: str = ""
+
+
+class SearchFailed(RuntimeError):
+    """Every candidate failed; the message holds each one's error."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,14 @@ def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.Data
             rung = _summarise(pool, results, spec.training.cv_folds, rows)
             rungs.append(rung)
             keep = len(pool) if level == len(sizes) - 1 else max(1, math.ceil(len(pool) / factor))
-            pool = [(s.estimator, s.params) for s in sorted(rung, key=lambda s: s.cv_score, reverse=True)[:keep]]
+            ahead = sorted((s for s in rung if not s.error), key=lambda s: s.cv_score, reverse=True)
+            pool = [(s.estimator, s.params) for s in ahead[:keep]]
+            if not pool:
+                break
         reached = {(s.estimator, str(s.params)): s for rung in rungs for s in rung}  # later rungs overwrite
-        ranked = sorted(reached.values(), key=lambda s: (s.rows, s.cv_score), reverse=True)
+        ranked = sorted(reached.values(), key=lambda s: (not s.error, s.rows, s.cv_score), reverse=True)
+        if ranked[0].error:
+            raise SearchFailed("every candidate failed: " + "; ".join(f"{s.estimator} {s.params}: {s.error}" for s in ranked))
         best, smaller = ranked[0], [r for r in curve_rows(len(x), spec.training.cv_folds) if curve and r not in sizes]
         jobs = [delayed(_fit_and_score)(folder, spec, best.estimator, best.params, rows, fold)
                 for rows in smaller for fold in range(spec.training.cv_folds)]
@@ -108,9 +118,10 @@ def _summarise(pool: list, results: list[tuple[float, float, float]], folds: int
     """One Scored per (candidate, row count) from the fold results, in the order the jobs were made."""
     scored = []
     for index, (estimator, params) in enumerate(pool):
-        scores, seconds, _ = zip(*results[index * folds:(index + 1) * folds])
-        count = rows[index] if isinstance(rows, list) else rows
-        scored.append(Scored(estimator, params, count, float(np.mean(scores)), float(np.std(scores)), float(sum(seconds))))
+        scores, seconds, _, errors = zip(*results[index * folds:(index + 1) * folds])
+        count, error = rows[index] if isinstance(rows, list) else rows, next((e for e in errors if e), "")
+        mean, std = (math.nan, math.nan) if error else (float(np.mean(scores)), float(np.std(scores)))
+        scored.append(Scored(estimator, params, count, mean, std, float(sum(seconds)), error))
     return scored
 
 
@@ -118,13 +129,15 @@ _FRAMES: dict[str, pd.DataFrame] = {}
 
 
 def _fit_and_score(folder: str, spec: DatasetSpec, estimator: str, params: dict[str, Any], rows: int,
-                   fold: int) -> tuple[float, float, float]:
-    """One fold of one candidate at one rung, in a worker process: (score, fit seconds, peak RSS MiB)."""
+                   fold: int) -> tuple[float, float, float, str]:
+    """One fold of one candidate at one rung, in a worker process: (score, fit seconds, peak RSS MiB, error).
+
+    A candidate that raises (a parameter its estimator refuses, a fit that runs out of something) is
+    reported, not raised: it drops out of the search and the others go on."""
     from sklearn.metrics import get_scorer
 
-    from ml_platform.lib.run_cost import RunCost
-
     from ml_platform.lib.features import model_spec
+    from ml_platform.lib.run_cost import RunCost
 
     if folder not in _FRAMES:
         _FRAMES.clear()  # one search's rows at a time per worker
@@ -138,9 +151,11 @@ def _fit_and_score(folder: str, spec: DatasetSpec, estimator: str, params: dict[
     train, test = list(folds.split(index, labels[index]))[fold]
     columns = model_spec(spec).feature_names
     x, y = frame[columns], frame[TARGET]
-    pipeline = build_pipeline(spec, estimator, params, seed)
     started = time.perf_counter()
-    pipeline.fit(x.iloc[index[train]], y.iloc[index[train]])
-    seconds = time.perf_counter() - started
-    score = get_scorer(SCORERS[spec.thresholds.metric])(pipeline, x.iloc[index[test]], y.iloc[index[test]])
-    return float(score), seconds, RunCost().metadata()["peak_rss_mib"]
+    try:
+        pipeline = build_pipeline(spec, estimator, params, seed).fit(x.iloc[index[train]], y.iloc[index[train]])
+        seconds = time.perf_counter() - started
+        score, error = get_scorer(SCORERS[spec.thresholds.metric])(pipeline, x.iloc[index[test]], y.iloc[index[test]]), ""
+    except Exception as exc:  # noqa: BLE001 - one candidate's failure is data for the search, not its end
+        seconds, score, error = time.perf_counter() - started, math.nan, f"{type(exc).__name__}: {exc}"[:500]
+    return float(score), seconds, RunCost().metadata()["peak_rss_mib"], error

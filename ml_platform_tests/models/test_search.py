@@ -12,7 +12,7 @@ from ml_platform.lib.cpus import granted_cpus
 from ml_platform.lib.features import add_features, model_spec
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.lib.learning_curve import more_rows_verdict
-from ml_platform.lib.search import rung_rows, search
+from ml_platform.lib.search import SearchFailed, rung_rows, search
 from ml_platform.lib.shared_frame import read_columns, write_columns
 from ml_platform.lib.spec import load_spec
 from ml_platform_tests.conftest import DEFAULT_SPEC
@@ -61,6 +61,21 @@ def test_halving_takes_the_best_of_each_rung_to_more_rows_and_the_winner_has_a_c
     assert result.worker_peak_rss_mib > 50
 
 
+def test_a_failing_candidate_drops_out_and_the_others_go_on_but_all_failing_is_an_error(rows):
+    spec, x, y = rows
+    space = {"logistic_regression": {"C": [-1.0, 0.01, 1.0]}, "random_forest": {"n_estimators": [20], "max_depth": [-3]}}
+    result = search(spec, space, x, y, cpus=2, factor=3, min_rows=1000)
+    best = result.ranked[0]
+    assert best.estimator == "logistic_regression" and best.params["C"] > 0 and not best.error and best.rows == 6000
+    failed = {(s.estimator, str(s.params)): s.error for s in result.ranked if s.error}
+    assert set(failed) == {("logistic_regression", "{'C': -1.0}"), ("random_forest", "{'max_depth': -3, 'n_estimators': 20}")}
+    assert all(error.startswith("InvalidParameterError") for error in failed.values()), failed
+    assert [len(rung) for rung in result.rungs] == [4, 2]  # the failed never reach the next rung
+    assert [s.error == "" for s in result.ranked] == [True, True, False, False]  # the failed rank last
+    with pytest.raises(SearchFailed, match=r"every candidate failed: logistic_regression \{'C': -1.0\}: InvalidParameterError"):
+        search(spec, {"logistic_regression": {"C": [-1.0]}}, x, y, cpus=1, factor=3)
+
+
 def test_columns_are_shared_as_memory_maps_and_read_back_equal(tmp_path):
     frame = pd.DataFrame({"n": [1.5, np.nan, 3.0], "i": np.array([1, 2, 3], dtype="int64"),
                           "s": ["a", None, "b"], "c": pd.Categorical(["x", "y", "x"])})
@@ -96,3 +111,26 @@ def test_the_verdict_on_more_rows_follows_the_last_gain_against_the_fold_spread(
     assert more_rows_verdict(rising).startswith("likely: 1,000 to 3,000 rows changed the score by +0.0200")
     flat = [{"rows": 1000, "score": 0.720, "std": 0.004}, {"rows": 3000, "score": 0.722, "std": 0.003}]
     assert more_rows_verdict(flat).startswith("unlikely")
+
+
+def test_each_candidate_is_a_nested_mlflow_run_and_a_failed_one_is_failed_with_its_error(rows, tmp_path):
+    import mlflow
+
+    from ml_platform.lib.mlflow_logging import log_search
+
+    spec, x, y = rows
+    space, previous = {"logistic_regression": {"C": [-1.0, 1.0]}}, mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("search", artifact_location=(tmp_path / "artifacts").as_uri())
+        mlflow.set_experiment(experiment_id=experiment)  # as dagster-mlflow does
+        with mlflow.start_run() as parent:
+            log_search(mlflow, spec, space, x, y, cpus=1)
+        runs = mlflow.MlflowClient().search_runs([experiment])
+    finally:
+        mlflow.set_tracking_uri(previous)
+    nested = {run.data.params["C"]: run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(nested) == {"-1.0", "1.0"} and len(runs) == 3
+    assert nested["1.0"].info.status == "FINISHED" and nested["1.0"].data.metrics["cv_f1_macro"] > 0.5
+    assert nested["-1.0"].info.status == "FAILED" and nested["-1.0"].data.tags["error"].startswith("InvalidParameterError")
+    assert "cv_f1_macro" not in nested["-1.0"].data.metrics

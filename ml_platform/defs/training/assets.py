@@ -102,7 +102,9 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
     metric = f"cv_{spec.thresholds.metric}"
     leaderboard = pd.DataFrame([{"estimator": s.estimator, "params": str(s.params), "rows": s.rows,
                                  metric: round(s.cv_score, 4), "cv_std": round(s.cv_std, 4),
-                                 "fit_seconds": round(s.fit_seconds, 1)} for s in result.ranked])
+                                 "fit_seconds": round(s.fit_seconds, 1), "error": s.error} for s in result.ranked])
+    for failed in (s for s in result.ranked if s.error):
+        context.log.warning(f"candidate {failed.estimator} {failed.params} failed: {failed.error}")
     return dg.Output(candidate, metadata={
         "model_version": candidate["version"],
         "estimator": best.estimator,
@@ -114,6 +116,7 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
         "search": dg.MetadataValue.md(leaderboard.to_markdown(index=False)),
         "search_cpus": cpus,
         "search_fits": result.fits,
+        "failed_candidates": sum(bool(s.error) for s in result.ranked),
         "search_seconds": round(result.seconds, 1),
         "rung_rows": dg.MetadataValue.json([rung[0].rows for rung in result.rungs]),
         "learning_curve": dg.MetadataValue.json(curve),
