@@ -9,7 +9,6 @@ from mlflow import MlflowClient
 
 from ml_platform.defs.training.config import TrainingConfig
 from ml_platform.lib import model_store
-from ml_platform.lib.cpus import granted_cpus
 from ml_platform.lib.modeling import candidates
 from ml_platform.lib.report_artifacts import MLFLOW_UI
 from ml_platform.lib.storage import files_in, is_remote, local_copy, storage_path
@@ -64,7 +63,7 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
     assert evaluation["more_rows_would_help"].startswith(("likely: ", "unlikely: "))
     assert storage_path(evaluation["learning_curve_file"]).read_bytes().startswith(b"\x89PNG")
     trained, searched = latest_metadata(instance, "trained_model"), len(list(candidates(TrainingConfig().search_space())))
-    assert trained["search_cpus"] == granted_cpus(spec.training.cpus)
+    assert trained["search_cpus"] == 1  # 1,176 training rows: in-process, below PARALLEL_FROM_ROWS
     assert trained["search_fits"] == (searched + 1) * spec.training.cv_folds  # + the winner on a third, for its curve
     assert [point["rows"] for point in trained["learning_curve"]] == [392, 1176]  # too few rows to halve
 

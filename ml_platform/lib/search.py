@@ -4,15 +4,20 @@ Every candidate is cross-validated first on a stratified, seeded sample of the t
 1/`factor` go on to `factor` times the rows, until the last rung is every training row (the idea of
 scikit-learn's `HalvingRandomSearchCV`, over our grid and with our own ranking and logging). So most of
 the compute goes to candidates that earn it, and the winner's scores along the rungs are most of a
-learning curve (a few small samples complete it). The fits of a rung (candidate x fold) run at once on `cpus` worker processes that map the
-training rows from column files written once (`shared_frame`), never a copy per process.
+learning curve (a few small samples complete it). The fits of a rung (candidate x fold) run at once on
+`cpus` worker processes that map the training rows from column files written once (`shared_frame`),
+never a copy per process.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,8 @@ from ml_platform.lib.shared_frame import read_columns, write_columns
 from ml_platform.lib.spec import DatasetSpec
 
 TARGET = "__target__"
+PARALLEL_FROM_ROWS = 20_000  # below this many rows a whole search takes less than starting a worker process
+_LIMITS: list[Any] = []
 
 
 @dataclass(frozen=True)
@@ -73,18 +80,38 @@ def rung_rows(rows: int, candidates: int, factor: int, min_rows: int) -> list[in
     return [rows // factor**k for k in range(halvings, 0, -1)] + [rows]
 
 
-def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.DataFrame, y: pd.Series, cpus: int,
-           factor: int = 3, min_rows: int = 20_000, curve: bool = True) -> SearchResult:
-    """Successive halving of every candidate in `space` (factor < 2: every candidate on every row); with
-    `curve`, the winner is also scored on the smaller samples of `curve_rows`."""
-    from joblib import Parallel, delayed
+@contextmanager
+def _fit_processes(cpus: int) -> Iterator[Callable[[list[tuple]], list[tuple]]]:
+    """Runs lists of `_fit_and_score` arguments: on `cpus` spawned processes, each with one BLAS/OpenMP
+    thread (the processes are the parallelism), all ended when the search ends, so none outlives the step
+    (a lingering worker would keep a pod's output open); in this process when `cpus` is 1."""
+    if cpus <= 1:
+        yield lambda jobs: [_fit_and_score(*job) for job in jobs]
+        return
+    context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    with ProcessPoolExecutor(cpus, mp_context=context, initializer=_one_thread) as pool:
+        yield lambda jobs: list(pool.map(_fit_and_score, *zip(*jobs))) if jobs else []
 
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    _LIMITS.append(threadpool_limits(1))  # kept referenced for the worker's life
+
+
+def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.DataFrame, y: pd.Series, cpus: int,
+           factor: int = 3, min_rows: int = 20_000, curve: bool = True,
+           parallel_from_rows: int = PARALLEL_FROM_ROWS) -> SearchResult:
+    """Successive halving of every candidate in `space` (factor < 2: every candidate on every row); with
+    `curve`, the winner is also scored on the smaller samples of `curve_rows`. Below `parallel_from_rows`
+    the fits run in this process: starting a worker would cost more than the whole search."""
     started, pool = time.perf_counter(), [(e, p) for e, p in candidates(space)]
     sizes, rungs, fits, peak = rung_rows(len(x), len(pool), factor, min_rows), [], 0, 0.0
-    with tempfile.TemporaryDirectory(prefix="search-") as folder, Parallel(n_jobs=cpus) as parallel:
+    cpus = cpus if len(x) >= parallel_from_rows else 1
+    with tempfile.TemporaryDirectory(prefix="search-") as folder, _fit_processes(cpus) as parallel:
         write_columns(x.assign(**{TARGET: y.to_numpy()}), Path(folder))
         for level, rows in enumerate(sizes):
-            jobs = [delayed(_fit_and_score)(folder, spec, estimator, params, rows, fold)
+            jobs = [(folder, spec, estimator, params, rows, fold)
                     for estimator, params in pool for fold in range(spec.training.cv_folds)]
             results = parallel(jobs)
             fits, peak = fits + len(jobs), max([peak, *(r[2] for r in results)])
@@ -100,7 +127,7 @@ def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.Data
         if ranked[0].error:
             raise SearchFailed("every candidate failed: " + "; ".join(f"{s.estimator} {s.params}: {s.error}" for s in ranked))
         best, smaller = ranked[0], [r for r in curve_rows(len(x), spec.training.cv_folds) if curve and r not in sizes]
-        jobs = [delayed(_fit_and_score)(folder, spec, best.estimator, best.params, rows, fold)
+        jobs = [(folder, spec, best.estimator, best.params, rows, fold)
                 for rows in smaller for fold in range(spec.training.cv_folds)]
         results = parallel(jobs)
         extra = _summarise([(best.estimator, best.params)] * len(smaller), results, spec.training.cv_folds, smaller)

@@ -39,7 +39,7 @@ def test_rungs_halve_until_at_most_factor_candidates_are_left_and_never_below_th
 def test_two_processes_score_exactly_what_one_does(rows):
     spec, x, y = rows
     one = search(spec, SPACE, x, y, cpus=1, factor=1)
-    two = search(spec, SPACE, x, y, cpus=2, factor=1)
+    two = search(spec, SPACE, x, y, cpus=2, factor=1, parallel_from_rows=0)
     assert [(s.estimator, s.params, s.cv_score, s.cv_std) for s in two.ranked] == \
            [(s.estimator, s.params, s.cv_score, s.cv_std) for s in one.ranked]
     assert [(s.rows, s.cv_score) for s in two.curve()] == [(s.rows, s.cv_score) for s in one.curve()]
@@ -49,7 +49,7 @@ def test_two_processes_score_exactly_what_one_does(rows):
 
 def test_halving_takes_the_best_of_each_rung_to_more_rows_and_the_winner_has_a_curve(rows):
     spec, x, y = rows
-    result = search(spec, SPACE, x, y, cpus=2, factor=3, min_rows=1000)
+    result = search(spec, SPACE, x, y, cpus=2, factor=3, min_rows=1000, parallel_from_rows=0)
     first, last = result.rungs
     assert [s.rows for s in first] == [2000] * 4 and [s.rows for s in last] == [6000] * 2
     best_two = sorted(first, key=lambda s: s.cv_score, reverse=True)[:2]
@@ -58,13 +58,14 @@ def test_halving_takes_the_best_of_each_rung_to_more_rows_and_the_winner_has_a_c
     assert result.ranked[0] == max(last, key=lambda s: s.cv_score)  # the furthest rung ranks first
     assert [s.rows for s in result.ranked] == [6000, 6000, 2000, 2000]
     assert [s.rows for s in result.curve()] == [666, 2000, 6000]
-    assert result.worker_peak_rss_mib > 50
+    assert result.worker_peak_rss_mib > 50 and result.cpus == 2
+    assert search(spec, SPACE, x, y, cpus=2, factor=1, curve=False).cpus == 1  # 6,000 rows: not worth a process
 
 
 def test_a_failing_candidate_drops_out_and_the_others_go_on_but_all_failing_is_an_error(rows):
     spec, x, y = rows
     space = {"logistic_regression": {"C": [-1.0, 0.01, 1.0]}, "random_forest": {"n_estimators": [20], "max_depth": [-3]}}
-    result = search(spec, space, x, y, cpus=2, factor=3, min_rows=1000)
+    result = search(spec, space, x, y, cpus=2, factor=3, min_rows=1000, parallel_from_rows=0)
     best = result.ranked[0]
     assert best.estimator == "logistic_regression" and best.params["C"] > 0 and not best.error and best.rows == 6000
     failed = {(s.estimator, str(s.params)): s.error for s in result.ranked if s.error}

@@ -77,8 +77,9 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
     """The candidate: the best pipeline of a cross-validated search, refit and registered in MLflow.
 
     The search halves the candidates as it adds rows (`lib/search.py`) and runs each rung's fits on the
-    CPUs the pod was granted (`lib/cpus.py`). Every candidate is a nested MLflow run; the refit model is logged with its signature and an
-    input example and becomes a new version of the registered model named after the dataset.
+    CPUs the pod was granted (`lib/cpus.py`). Every candidate is a nested MLflow run; the refit model is
+    logged with its signature and an input example and becomes a new version of the registered model
+    named after the dataset.
     """
     from ml_platform.lib.cpus import granted_cpus
     from ml_platform.lib.mlflow_logging import log_search, log_winner
@@ -93,7 +94,7 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
         result = log_search(tracking, spec, config.search_space(), x[model_spec(spec).feature_names], y,
                             cpus, config.halving_factor)
         best = result.ranked[0]
-        context.log.info(f"best of {len(result.ranked)} after {result.fits} fits on {cpus} CPUs in "
+        context.log.info(f"best of {len(result.ranked)} after {result.fits} fits on {result.cpus} of {cpus} CPUs in "
                          f"{result.seconds:.1f} s: {best.estimator} {best.params} cv={best.cv_score:.4f}")
         code_version = training_code_version(spec, config.search_space())
         curve = [{"rows": s.rows, "score": round(s.cv_score, 4), "std": round(s.cv_std, 4)} for s in result.curve()]
@@ -114,7 +115,7 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, tra
         "training_code_version": code_version,
         "mlflow_run": dg.MetadataValue.url(candidate["run_url"]),
         "search": dg.MetadataValue.md(leaderboard.to_markdown(index=False)),
-        "search_cpus": cpus,
+        "search_cpus": result.cpus,  # 1 below search.PARALLEL_FROM_ROWS, else the pod's grant
         "search_fits": result.fits,
         "failed_candidates": sum(bool(s.error) for s in result.ranked),
         "search_seconds": round(result.seconds, 1),
