@@ -21,11 +21,9 @@ def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[st
     for candidate in result.ranked:
         tracking.start_run(run_name=f"{candidate.estimator} {candidate.params}", nested=True)
         tracking.log_params({"estimator": candidate.estimator, **candidate.params})
-        for rung in result.rungs:
-            for scored in rung:
-                if (scored.estimator, scored.params) == (candidate.estimator, candidate.params) and not scored.error:
-                    tracking.log_metrics({metric: scored.cv_score, "cv_std": scored.cv_std,
-                                          "fit_seconds": scored.fit_seconds}, step=scored.rows)
+        for scored in (s for s in result.history(candidate) if not s.error):
+            tracking.log_metrics({metric: scored.cv_score, "cv_std": scored.cv_std,
+                                  "fit_seconds": scored.fit_seconds}, step=scored.rows)
         tracking.set_tags({"rows": str(candidate.rows), **({"error": candidate.error} if candidate.error else {})})
         tracking.end_run(status="FAILED" if candidate.error else "FINISHED")  # a failed candidate shows as failed
     return result

@@ -62,11 +62,13 @@ class SearchResult:
     worker_peak_rss_mib: float = 0.0  # the largest of the fit processes' peaks
     smaller: list[Scored] = field(default_factory=list)  # the winner on samples smaller than any rung
 
+    def history(self, candidate: Scored) -> list[Scored]:
+        """`candidate`'s score at every rung it reached, fewest rows first."""
+        return [s for rung in self.rungs for s in rung if (s.estimator, s.params) == (candidate.estimator, candidate.params)]
+
     def curve(self) -> list[Scored]:
         """The winner's score at every rung it passed and on the smaller samples: its learning curve."""
-        best = self.ranked[0]
-        passed = [s for rung in self.rungs for s in rung if (s.estimator, s.params) == (best.estimator, best.params)]
-        return sorted([*self.smaller, *passed], key=lambda s: s.rows)
+        return sorted([*self.smaller, *self.history(self.ranked[0])], key=lambda s: s.rows)
 
 
 def rung_rows(rows: int, candidates: int, factor: int, min_rows: int) -> list[int]:
