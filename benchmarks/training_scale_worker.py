@@ -50,13 +50,16 @@ class Sampler:
 
 
 def step_spans(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each asset's span in the run: from its first step's start to its last step's success (the search's
+    steps, `trained_model.<op>[<candidate>]`, make one span)."""
     starts, spans = {}, {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is not None and event.event_type_value == "STEP_START":
             starts[event.step_key] = entry.timestamp
         elif event is not None and event.event_type_value == "STEP_SUCCESS":
-            spans[event.step_key] = (starts[event.step_key], entry.timestamp)
+            node, began = event.step_key.split(".", 1)[0], starts[event.step_key]
+            spans[node] = (min(spans.get(node, (began,))[0], began), entry.timestamp)
     return spans
 
 

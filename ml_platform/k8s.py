@@ -27,9 +27,17 @@ def k8s_op_tags(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dic
     return {K8S_CONFIG_TAG: {"container_config": {"resources": resources}}}
 
 
-# The hyperparameter search runs one fit per CPU of the limit (`lib/cpus.py` reads the pod's CFS quota);
-# 4 GiB holds the training sample, 8 GiB four fit processes each holding a forest.
+# The search's steps (defs/training/search_steps.py) run one fit per CPU of the limit (`lib/cpus.py` reads
+# the pod's CFS quota). A candidate's step cross-validates it: one process per fold (3) at most, each
+# mapping the training sample; a forest holds its trees in each. The winner's step refits it on every
+# row and scores its learning curve: 4 GiB holds the sample, 8 GiB four fit processes holding forests.
 TRAINING_OP_TAGS = k8s_op_tags(cpu="2", memory="4Gi", cpu_limit="4", memory_limit="8Gi")
+PLAN_OP_TAGS = k8s_op_tags(cpu="500m", memory="1Gi", cpu_limit="1", memory_limit="2Gi")
+CANDIDATE_OP_TAGS = {
+    "logistic_regression": k8s_op_tags(cpu="1", memory="2Gi", cpu_limit="3", memory_limit="4Gi"),
+    "random_forest": k8s_op_tags(cpu="3", memory="3Gi", cpu_limit="3", memory_limit="6Gi"),
+    "hist_gradient_boosting": k8s_op_tags(cpu="3", memory="2Gi", cpu_limit="3", memory_limit="4Gi"),
+}
 # Evidently peaks at about 1.1 GiB on a million-row batch (measured; docs/closed_loop.md).
 DRIFT_OP_TAGS = k8s_op_tags(cpu="1", memory="2Gi", cpu_limit="2", memory_limit="4Gi")
 
@@ -46,14 +54,27 @@ def _size(config: Mapping) -> tuple[float, float]:
 
 
 def step_k8s_configs(instance: DagsterInstance, run: DagsterRun) -> list[dict]:
-    """The `dagster-k8s/config` op tags of the steps this run executes, read from its job snapshot."""
+    """The `dagster-k8s/config` op tags of the steps this run executes, read from its job snapshot (ops
+    inside a graph-backed asset included: their step keys are `graph.op`, mapped ones `graph.op[key]`)."""
     if run.job_snapshot_id is None:
         return []
     snapshot = instance.get_job_snapshot(run.job_snapshot_id)
     op_defs = {op.name: op for op in snapshot.node_defs_snapshot.op_def_snaps}
-    invoked = {node.node_name: node.node_def_name for node in snapshot.dep_structure_snapshot.node_invocation_snaps}
-    steps = run.step_keys_to_execute or list(invoked)
-    tags = [op_defs[invoked[step]].tags.get(K8S_CONFIG_TAG) for step in steps if step in invoked]
+    graphs = {graph.name: graph for graph in snapshot.node_defs_snapshot.graph_def_snaps}
+
+    def ops_of(structure, prefix: str) -> dict[str, str]:
+        found = {}
+        for node in structure.node_invocation_snaps:
+            handle = f"{prefix}{node.node_name}"
+            if node.node_def_name in graphs:
+                found |= ops_of(graphs[node.node_def_name].dep_structure_snapshot, f"{handle}.")
+            else:
+                found[handle] = node.node_def_name
+        return found
+
+    invoked = ops_of(snapshot.dep_structure_snapshot, "")
+    steps = [step.split("[", 1)[0] for step in run.step_keys_to_execute or list(invoked)]
+    tags = [op_defs[invoked[step]].tags.get(K8S_CONFIG_TAG) for step in dict.fromkeys(steps) if step in invoked]
     return [json.loads(tag) if isinstance(tag, str) else dict(tag) for tag in tags if tag]
 
 

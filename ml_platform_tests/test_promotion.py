@@ -93,7 +93,7 @@ def test_a_failure_as_the_alias_moves_leaves_the_old_champion_with_the_candidate
 def test_a_failure_as_the_store_commits_never_moves_the_alias(with_champion):
     platform = with_champion
     weak = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1e-5]}}}}
-    assert platform.retrain(run_config=weak).output_for_node("trained_model")["version"] == "2"
+    assert platform.retrain(run_config=weak).output_for_node("trained_model", "trained_model")["version"] == "2"
     alias_at_commit = []
 
     class FailsOnCommit:
@@ -112,7 +112,7 @@ def test_a_failure_as_the_store_commits_never_moves_the_alias(with_champion):
 def test_a_stored_model_that_fails_its_checksum_is_never_made_champion(with_champion):
     platform = with_champion
     weak = {"ops": {"trained_model": {"config": {"estimators": ["logistic_regression"], "logistic_c": [1e-5]}}}}
-    assert platform.retrain(run_config=weak).output_for_node("trained_model")["version"] == "2"
+    assert platform.retrain(run_config=weak).output_for_node("trained_model", "trained_model")["version"] == "2"
     home, spec = platform.bentoml_home, platform.spec
     tag = model_store.tag_for(spec.name, "2")
     with model_store.staged_champion(home, spec.name, "2", platform.registry.load_model("2"),

@@ -13,10 +13,16 @@ from ml_platform.lib.spec import DatasetSpec
 
 def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[str, list[Any]]],
                x: pd.DataFrame, y: pd.Series, cpus: int = 1, factor: int = 3) -> SearchResult:
-    """Run the search, then record each candidate in its own nested run: its score at every rung it
-    reached (the metric's step is the rung's row count), its fit time, and the rows of its last rung; a
-    candidate that failed is a FAILED run tagged with its error."""
+    """Run the search in this process, then record its candidates (`log_candidates`)."""
     result = search(spec, search_space, x, y, cpus, factor)
+    log_candidates(tracking, spec, result)
+    return result
+
+
+def log_candidates(tracking: Any, spec: DatasetSpec, result: SearchResult) -> None:
+    """Record each candidate in its own run nested in the active one: its score at every rung it reached
+    (the metric's step is the rung's row count), its fit time, and the rows of its last rung; a candidate
+    that failed is a FAILED run tagged with its error."""
     metric = f"cv_{spec.thresholds.metric}"
     for candidate in result.ranked:
         tracking.start_run(run_name=f"{candidate.estimator} {candidate.params}", nested=True)
@@ -26,7 +32,6 @@ def log_search(tracking: Any, spec: DatasetSpec, search_space: dict[str, dict[st
                                   "fit_seconds": scored.fit_seconds}, step=scored.rows)
         tracking.set_tags({"rows": str(candidate.rows), **({"error": candidate.error} if candidate.error else {})})
         tracking.end_run(status="FAILED" if candidate.error else "FINISHED")  # a failed candidate shows as failed
-    return result
 
 
 def log_winner(tracking: Any, spec: DatasetSpec, best: Scored, x: pd.DataFrame, y: pd.Series,

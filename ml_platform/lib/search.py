@@ -1,12 +1,12 @@
-"""The hyperparameter search: successive halving over the grid, every fit of a rung in parallel.
+"""The hyperparameter search: successive halving over the grid, in two rungs, every fit of a rung in parallel.
 
 Every candidate is cross-validated first on a stratified, seeded sample of the training rows; the best
-1/`factor` go on to `factor` times the rows, until the last rung is every training row (the idea of
-scikit-learn's `HalvingRandomSearchCV`, over our grid and with our own ranking and logging). So most of
-the compute goes to candidates that earn it, and the winner's scores along the rungs are most of a
-learning curve (a few small samples complete it). The fits of a rung (candidate x fold) run at once on
-`cpus` worker processes that map the training rows from column files written once (`shared_frame`),
-never a copy per process.
+1/`factor`**k go on to every training row (the idea of scikit-learn's `HalvingRandomSearchCV`, over our
+grid and with our own ranking and logging). So most of the compute goes to candidates that earn it, and
+the winner's two scores are most of a learning curve (a few small samples complete it). Two rungs, not
+log(n): each rung is a barrier across the candidates' steps and, on Kubernetes, a pod start per candidate
+(README, "Training at scale"). The pieces (`rung_rows`, `Fits`, `advance`, `rank`) run a search in one
+process (`search`) or as one Dagster step per candidate and rung (`defs/training/search_steps.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import multiprocessing
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from ml_platform.lib.spec import DatasetSpec
 
 TARGET = "__target__"
 PARALLEL_FROM_ROWS = 20_000  # below this many rows a whole search takes less than starting a worker process
+MIN_RUNG_ROWS = 20_000  # no screening sample smaller than this: a ranking on fewer rows is mostly noise
 _LIMITS: list[Any] = []
 
 
@@ -46,6 +47,9 @@ class Scored:
     cv_std: float
     fit_seconds: float
     error: str = ""
+    peak_rss_mib: float = 0.0  # the largest of its fit processes' peaks
+    fits: int = 0
+    cpus: int = 1  # the processes its folds ran on
 
 
 class SearchFailed(RuntimeError):
@@ -72,27 +76,93 @@ class SearchResult:
 
 
 def rung_rows(rows: int, candidates: int, factor: int, min_rows: int) -> list[int]:
-    """Row counts of the rungs, smallest first, the last one `rows`: as many halvings as leave at most
-    `factor` candidates in the last rung, as long as the first rung keeps at least `min_rows` rows."""
+    """Row counts of the rungs: `[rows]`, or a screening sample and `rows`. The sample is `rows / factor**k`
+    for the k that leaves at most `factor` candidates in the last rung, as long as it keeps `min_rows`."""
     if factor < 2:
         return [rows]
     halvings = max(0, math.ceil(math.log(candidates, factor)) - 1) if candidates > 1 else 0
     while halvings and rows // factor**halvings < min_rows:
         halvings -= 1
-    return [rows // factor**k for k in range(halvings, 0, -1)] + [rows]
+    return [rows // factor**halvings, rows] if halvings else [rows]
 
 
-@contextmanager
-def _fit_processes(cpus: int) -> Iterator[Callable[[list[tuple]], list[tuple]]]:
-    """Runs lists of `_fit_and_score` arguments: on `cpus` spawned processes, each with one BLAS/OpenMP
-    thread (the processes are the parallelism), all ended when the search ends, so none outlives the step
-    (a lingering worker would keep a pod's output open); in this process when `cpus` is 1."""
-    if cpus <= 1:
-        yield lambda jobs: [_fit_and_score(*job) for job in jobs]
-        return
-    context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-    with ProcessPoolExecutor(cpus, mp_context=context, initializer=_one_thread) as pool:
-        yield lambda jobs: list(pool.map(_fit_and_score, *zip(*jobs))) if jobs else []
+def advance(rung: list[Scored], rows: int, last_rows: int) -> list[Scored]:
+    """The candidates of a screening rung at `rows` that go on to `last_rows`: the best `rows/last_rows`
+    share of those that did not fail (at least one); none when this rung already was the last."""
+    if rows >= last_rows:
+        return []
+    keep = max(1, math.ceil(len(rung) / round(last_rows / rows)))
+    return sorted((s for s in rung if not s.error), key=lambda s: s.cv_score, reverse=True)[:keep]
+
+
+def rank(rungs: list[list[Scored]]) -> list[Scored]:
+    """Each candidate at the last rung it reached, furthest first, then by score; failed ones last."""
+    reached = {(s.estimator, str(s.params)): s for rung in rungs for s in rung}  # later rungs overwrite
+    ranked = sorted(reached.values(), key=lambda s: (not s.error, s.rows, s.cv_score), reverse=True)
+    if ranked[0].error:
+        raise SearchFailed("every candidate failed: " + "; ".join(f"{s.estimator} {s.params}: {s.error}" for s in ranked))
+    return ranked
+
+
+def curve_rows(rows: int, folds: int) -> list[int]:
+    """Smaller samples the winner is also scored on, for its learning curve: a third, a ninth, a 27th."""
+    return [rows // 3**k for k in (3, 2, 1) if rows // 3**k >= 100 * folds]
+
+
+class Fits:
+    """Cross-validates candidates on the training rows, written once as column files the fit processes map.
+
+    `cpus` spawned processes (one BLAS/OpenMP thread each: the processes are the parallelism) end with
+    the `with` block, so none outlives the step (a lingering one would keep a pod's output open); with
+    one CPU the fits run in this process."""
+
+    def __init__(self, spec: DatasetSpec, x: pd.DataFrame, y: pd.Series, cpus: int):
+        self.spec, self.x, self.y, self.cpus = spec, x, y, max(1, cpus)
+
+    def __enter__(self) -> Fits:
+        self._folder = tempfile.TemporaryDirectory(prefix="search-")
+        write_columns(self.x.assign(**{TARGET: self.y.to_numpy()}), Path(self._folder.name))
+        self._pool = None
+        if self.cpus > 1:
+            context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+            self._pool = ProcessPoolExecutor(self.cpus, mp_context=context, initializer=_one_thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        _FRAMES.clear()  # with one CPU the fits ran in this process
+        self._folder.cleanup()
+
+    def score(self, jobs: list[tuple[str, dict[str, Any], int]]) -> list[Scored]:
+        """One Scored per (estimator, params, rows), in order; all their folds at once."""
+        folds, folder = self.spec.training.cv_folds, self._folder.name
+        args = [(folder, self.spec, e, p, rows, fold) for e, p, rows in jobs for fold in range(folds)]
+        results = list(self._pool.map(_fit_and_score, *zip(*args))) if self._pool and args else \
+            [_fit_and_score(*arg) for arg in args]
+        return [_summarise(job, results[i * folds:(i + 1) * folds], self.cpus) for i, job in enumerate(jobs)]
+
+
+def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.DataFrame, y: pd.Series, cpus: int,
+           factor: int = 3, min_rows: int = MIN_RUNG_ROWS, curve: bool = True,
+           parallel_from_rows: int = PARALLEL_FROM_ROWS) -> SearchResult:
+    """The whole search in this step (factor < 2: every candidate on every row); with `curve`, the winner
+    is also scored on the smaller samples of `curve_rows`. Below `parallel_from_rows` the fits run in this
+    process: starting a worker would cost more than the whole search."""
+    started, pool = time.perf_counter(), [(e, p) for e, p in candidates(space)]
+    sizes, rungs = rung_rows(len(x), len(pool), factor, min_rows), []
+    cpus = cpus if len(x) >= parallel_from_rows else 1
+    with Fits(spec, x, y, cpus) as fits:
+        for rows in sizes:
+            rungs.append(fits.score([(e, p, rows) for e, p in pool]))
+            pool = [(s.estimator, s.params) for s in advance(rungs[-1], rows, len(x))]
+        ranked = rank(rungs)
+        best = ranked[0]
+        smaller = fits.score([(best.estimator, best.params, r) for r in curve_rows(len(x), spec.training.cv_folds)
+                              if curve and r not in sizes])
+    every = [*(s for rung in rungs for s in rung), *smaller]
+    return SearchResult(ranked, rungs, cpus, sum(s.fits for s in every), time.perf_counter() - started,
+                        round(max(s.peak_rss_mib for s in every), 1), smaller)
 
 
 def _one_thread() -> None:
@@ -101,57 +171,14 @@ def _one_thread() -> None:
     _LIMITS.append(threadpool_limits(1))  # kept referenced for the worker's life
 
 
-def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.DataFrame, y: pd.Series, cpus: int,
-           factor: int = 3, min_rows: int = 20_000, curve: bool = True,
-           parallel_from_rows: int = PARALLEL_FROM_ROWS) -> SearchResult:
-    """Successive halving of every candidate in `space` (factor < 2: every candidate on every row); with
-    `curve`, the winner is also scored on the smaller samples of `curve_rows`. Below `parallel_from_rows`
-    the fits run in this process: starting a worker would cost more than the whole search."""
-    started, pool = time.perf_counter(), [(e, p) for e, p in candidates(space)]
-    sizes, rungs, fits, peak = rung_rows(len(x), len(pool), factor, min_rows), [], 0, 0.0
-    cpus = cpus if len(x) >= parallel_from_rows else 1
-    with tempfile.TemporaryDirectory(prefix="search-") as folder, _fit_processes(cpus) as parallel:
-        write_columns(x.assign(**{TARGET: y.to_numpy()}), Path(folder))
-        for level, rows in enumerate(sizes):
-            jobs = [(folder, spec, estimator, params, rows, fold)
-                    for estimator, params in pool for fold in range(spec.training.cv_folds)]
-            results = parallel(jobs)
-            fits, peak = fits + len(jobs), max([peak, *(r[2] for r in results)])
-            rung = _summarise(pool, results, spec.training.cv_folds, rows)
-            rungs.append(rung)
-            keep = len(pool) if level == len(sizes) - 1 else max(1, math.ceil(len(pool) / factor))
-            ahead = sorted((s for s in rung if not s.error), key=lambda s: s.cv_score, reverse=True)
-            pool = [(s.estimator, s.params) for s in ahead[:keep]]
-            if not pool:
-                break
-        reached = {(s.estimator, str(s.params)): s for rung in rungs for s in rung}  # later rungs overwrite
-        ranked = sorted(reached.values(), key=lambda s: (not s.error, s.rows, s.cv_score), reverse=True)
-        if ranked[0].error:
-            raise SearchFailed("every candidate failed: " + "; ".join(f"{s.estimator} {s.params}: {s.error}" for s in ranked))
-        best, smaller = ranked[0], [r for r in curve_rows(len(x), spec.training.cv_folds) if curve and r not in sizes]
-        jobs = [(folder, spec, best.estimator, best.params, rows, fold)
-                for rows in smaller for fold in range(spec.training.cv_folds)]
-        results = parallel(jobs)
-        extra = _summarise([(best.estimator, best.params)] * len(smaller), results, spec.training.cv_folds, smaller)
-    _FRAMES.clear()  # with one CPU the fits ran in this process
-    return SearchResult(ranked, rungs, cpus, fits + len(jobs), time.perf_counter() - started,
-                        round(max([peak, *(r[2] for r in results)]), 1), extra)
-
-
-def curve_rows(rows: int, folds: int) -> list[int]:
-    """Smaller samples the winner is also scored on, for its learning curve: a third, a ninth, a 27th."""
-    return [rows // 3**k for k in (3, 2, 1) if rows // 3**k >= 100 * folds]
-
-
-def _summarise(pool: list, results: list[tuple[float, float, float]], folds: int, rows: int | list[int]) -> list[Scored]:
-    """One Scored per (candidate, row count) from the fold results, in the order the jobs were made."""
-    scored = []
-    for index, (estimator, params) in enumerate(pool):
-        scores, seconds, _, errors = zip(*results[index * folds:(index + 1) * folds])
-        count, error = rows[index] if isinstance(rows, list) else rows, next((e for e in errors if e), "")
-        mean, std = (math.nan, math.nan) if error else (float(np.mean(scores)), float(np.std(scores)))
-        scored.append(Scored(estimator, params, count, mean, std, float(sum(seconds)), error))
-    return scored
+def _summarise(job: tuple[str, dict[str, Any], int], results: list[tuple[float, float, float, str]],
+               cpus: int) -> Scored:
+    """One Scored from a candidate's fold results."""
+    (estimator, params, rows), (scores, seconds, peaks, errors) = job, zip(*results)
+    error = next((e for e in errors if e), "")
+    mean, std = (math.nan, math.nan) if error else (float(np.mean(scores)), float(np.std(scores)))
+    return Scored(estimator, params, rows, mean, std, float(sum(seconds)), error, float(max(peaks)),
+                  len(results), cpus)
 
 
 _FRAMES: dict[str, pd.DataFrame] = {}

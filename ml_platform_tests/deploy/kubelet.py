@@ -60,6 +60,9 @@ def _local_argv_env(job: dict, env: dict[str, str], dagster_home: Path) -> tuple
                   "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": os.environ.get("HOME", str(dagster_home))}
 
 
+TRAINING_STARTS = "trained_model.plan_search"  # the first step of the training asset's search
+
+
 @dataclass(frozen=True)
 class Fate:
     """How a pod dies: SIGKILLed with all its processes (a container's cgroup is OOM-killed as a group)

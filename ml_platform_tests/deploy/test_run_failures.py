@@ -13,7 +13,7 @@ import pytest
 from ml_platform_tests.conftest import FAST_TRAINING
 from ml_platform_tests.deploy import launch_paths
 from ml_platform_tests.deploy.daemon_loop import DaemonLoop, run_job_name, run_kubelet, shorten_monitoring_poll
-from ml_platform_tests.deploy.kubelet import Fate
+from ml_platform_tests.deploy.kubelet import TRAINING_STARTS, Fate
 
 __all__ = ["run_kubelet"]
 STEPS = ("training_set", "trained_model", "evaluation_report")
@@ -44,7 +44,7 @@ def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
 
 def test_an_oom_killed_run_pod_fails_its_run_at_the_next_poll_saying_so(deployment, run_kubelet, stand_in_api):
     instance = deployment[0]
-    run_id, loop = launch_and_kill(deployment, run_kubelet, Fate("trained_model", "OOMKilled"))
+    run_id, loop = launch_and_kill(deployment, run_kubelet, Fate(TRAINING_STARTS, "OOMKilled"))
     assert loop.status(run_id) == dg.DagsterRunStatus.STARTED  # nothing but the monitor can tell
 
     polls, _ = loop.until(lambda: loop.status(run_id) == dg.DagsterRunStatus.FAILURE)
@@ -59,7 +59,7 @@ def test_an_oom_killed_run_pod_fails_its_run_at_the_next_poll_saying_so(deployme
 def test_a_run_whose_pod_vanished_fails_at_the_next_poll_naming_the_failed_job(deployment, run_kubelet,
                                                                                stand_in_api):
     instance = deployment[0]
-    run_id, loop = launch_and_kill(deployment, run_kubelet, Fate("trained_model", "Vanished"))
+    run_id, loop = launch_and_kill(deployment, run_kubelet, Fate(TRAINING_STARTS, "Vanished"))
     assert run_kubelet.pods(run_job_name(run_id)) == []
 
     polls, _ = loop.until(lambda: loop.status(run_id) == dg.DagsterRunStatus.FAILURE)

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from ml_platform_tests.deploy.daemon_loop import run_job_name, run_kubelet, shorten_monitoring_poll
-from ml_platform_tests.deploy.kubelet import Fate
+from ml_platform_tests.deploy.kubelet import TRAINING_STARTS, Fate
 from ml_platform_tests.deploy.test_run_failures import launch_and_kill
 from ml_platform_tests.deploy.test_run_retries import started_steps
 
@@ -26,7 +26,7 @@ def k8s_instance_home(k8s_instance_home):
 
 def test_a_resumed_run_worker_reruns_the_steps_that_had_succeeded(deployment, run_kubelet, stand_in_api):
     instance = deployment[0]
-    run_id, loop = launch_and_kill(deployment, run_kubelet, Fate("trained_model", "OOMKilled"))
+    run_id, loop = launch_and_kill(deployment, run_kubelet, Fate(TRAINING_STARTS, "OOMKilled"))
 
     polls, _ = loop.until(lambda: loop.status(run_id) in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE))
     resumed = [j["metadata"]["name"] for j in stand_in_api.jobs_of(run_id, "run_worker")]

@@ -11,17 +11,30 @@ import kubernetes
 import pytest
 from dagster_k8s.client import DagsterKubernetesClient
 
-from ml_platform.k8s import TRAINING_OP_TAGS
-from ml_platform_tests.conftest import FAST_TRAINING
+from ml_platform.k8s import CANDIDATE_OP_TAGS, PLAN_OP_TAGS, TRAINING_OP_TAGS
 from ml_platform_tests.deploy import launch_paths
 from ml_platform_tests.deploy.conftest import PG_PASSWORD, POD_SECRETS, pod_config_maps
 from ml_platform_tests.deploy.job_checks import (DEFAULT_POD_RESOURCES, check_pod_job, materialized_assets,
                                                  resources_of)
 from ml_platform_tests.deploy.kubelet import Kubelet, container_env, run_container
 
-# The sized training step between two unsized ones (the Bento build adds a minute and nothing here).
+# The sized training steps between two unsized ones (the Bento build adds a minute and nothing here).
 STEPS = ("training_set", "trained_model", "evaluation_report")
-STEP_RESOURCES = {"trained_model": resources_of(TRAINING_OP_TAGS)}
+# Four candidates of two families on two rungs (100 rows suffice for a screening sample here): a Job per
+# candidate on the sample, one per finalist on every row, each sized for its family.
+SEARCH = {"ops": {"trained_model": {"config": {
+    "estimators": ["logistic_regression", "hist_gradient_boosting"], "logistic_c": [0.01, 0.1, 1.0],
+    "hgb_max_iter": [20], "min_rung_rows": 100}}}}
+OP_RESOURCES = {"trained_model.plan_search": resources_of(PLAN_OP_TAGS),
+                "trained_model.register_winner": resources_of(TRAINING_OP_TAGS),
+                **{f"trained_model.{stage}_{family}": resources_of(tags)
+                   for family, tags in CANDIDATE_OP_TAGS.items() for stage in ("screen", "final")}}
+
+
+def step_key(job: dict) -> str:
+    """The step a Job runs, as the executor told its container (mapped steps share their op's label)."""
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    return {var["name"]: var.get("value") for var in container["env"]}["DAGSTER_RUN_STEP_KEY"]
 
 
 def check_reported_complete(client: DagsterKubernetesClient, job: dict) -> None:
@@ -56,7 +69,7 @@ def kubelet(stand_in_api, pod_env_sources, tmp_path):
 def test_each_step_runs_in_a_job_of_its_own_sized_by_its_asset(deployment, stand_in_api, kubelet,
                                                                pod_env_sources, tmp_path):
     instance, context, _, _ = deployment
-    run_id = launch_paths.launch_from_ui(context, [dg.AssetKey(step) for step in STEPS], FAST_TRAINING)
+    run_id = launch_paths.launch_from_ui(context, [dg.AssetKey(step) for step in STEPS], SEARCH)
     launch_paths.dequeue(context)
     run_job = stand_in_api.job_for_run(run_id)
     run_pod = run_container(run_job, container_env(run_job, **pod_env_sources), tmp_path / "pod_home")
@@ -66,16 +79,20 @@ def test_each_step_runs_in_a_job_of_its_own_sized_by_its_asset(deployment, stand
     run = instance.get_run_by_id(run_id)
     kubernetes.config.load_kube_config(instance.run_launcher.kubeconfig_file)
     client = DagsterKubernetesClient.production_client()
-    step_jobs = {job["metadata"]["labels"]["dagster/op"]: job for job in stand_in_api.jobs_of(run_id, "step_worker")}
-    assert sorted(step_jobs) == sorted(STEPS)
+    step_jobs = {step_key(job): job for job in stand_in_api.jobs_of(run_id, "step_worker")}
+    search = sorted(step.removeprefix("trained_model.") for step in step_jobs if step.startswith("trained_model."))
+    assert [s for s in search if s.startswith("screen_")] == [
+        "screen_hist_gradient_boosting[c3]", "screen_logistic_regression[c0]", "screen_logistic_regression[c1]",
+        "screen_logistic_regression[c2]"]
+    assert len([s for s in search if s.startswith("final_")]) == 2  # the best half go on to every row
+    assert {s for s in search if "[" not in s} == {"plan_search", "choose_finalists", "register_winner"}
+    assert len(step_jobs) == 2 + len(search)  # and training_set, evaluation_report
     for step, job in step_jobs.items():
         pod = kubelet.finished[job["metadata"]["name"]]
         assert pod.returncode == 0, f"{step}: {pod.stderr[-3000:]}"
         check_reported_complete(client, job)
-        container = check_pod_job(job, run, STEP_RESOURCES.get(step, DEFAULT_POD_RESOURCES),
+        container = check_pod_job(job, run, OP_RESOURCES.get(step.split("[")[0], DEFAULT_POD_RESOURCES),
                                   ["dagster", "api", "execute_step"])
-        declared = {var["name"]: var.get("value") for var in container["env"]}
-        assert declared["DAGSTER_RUN_STEP_KEY"] == step and declared["DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS"]
         env = container_env(job, **pod_env_sources)
         assert env["DAGSTER_PG_PASSWORD"] == PG_PASSWORD and env["AWS_ACCESS_KEY_ID"]
 

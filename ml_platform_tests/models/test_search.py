@@ -27,9 +27,9 @@ def rows():
     return spec, frame[model_spec(spec).feature_names], frame[spec.target.name]
 
 
-def test_rungs_halve_until_at_most_factor_candidates_are_left_and_never_below_the_minimum():
+def test_one_screening_rung_leaves_at_most_factor_candidates_and_is_never_below_the_minimum():
     assert rung_rows(1_000_000, 6, 3, 20_000) == [333_333, 1_000_000]
-    assert rung_rows(1_000_000, 27, 3, 20_000) == [111_111, 333_333, 1_000_000]
+    assert rung_rows(1_000_000, 27, 3, 20_000) == [111_111, 1_000_000]  # two rungs: each is a barrier of steps
     assert rung_rows(1_000_000, 27, 3, 200_000) == [333_333, 1_000_000]  # a first rung of 111k is too small
     assert rung_rows(30_000, 6, 3, 20_000) == [30_000]
     assert rung_rows(1_000_000, 3, 3, 20_000) == rung_rows(1_000_000, 1, 3, 20_000) == [1_000_000]

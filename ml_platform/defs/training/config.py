@@ -19,6 +19,7 @@ class TrainingConfig(dg.Config):
     # Successive halving: every candidate on 1/factor**k of the rows, the best 1/factor on factor times
     # more, until the last rung is every training row (1: every candidate on every row).
     halving_factor: int = 3
+    min_rung_rows: int = 20_000  # no screening sample smaller: a ranking on fewer rows is mostly noise
 
     def search_space(self) -> dict[str, dict[str, list[Any]]]:
         grids = {
