@@ -1,7 +1,10 @@
 """The search as Dagster steps: a step per candidate and rung, the failed one dropped, every one a nested MLflow run."""
 
 import dagster as dg
+import pytest
 from mlflow import MlflowClient
+
+from ml_platform.defs.training.search_steps import cpu_share
 
 SEARCH = {"estimators": ["logistic_regression", "hist_gradient_boosting"], "logistic_c": [-1.0, 0.01, 1.0],
           "hgb_max_iter": [20], "min_rung_rows": 100}  # C=-1 is refused by scikit-learn; 100 rows make two rungs
@@ -37,3 +40,10 @@ def test_each_candidate_is_a_step_the_best_go_on_to_every_row_and_a_failed_one_o
     finalists = [run for run in nested if run.data.tags["rows"] == str(rows)]
     assert len(finalists) == 2 and all(len(client.get_metric_history(run.info.run_id, "cv_f1_macro")) == 2
                                        for run in finalists)  # scored on the sample, then on every row
+
+
+@pytest.mark.parametrize("executor, max_concurrent, siblings, expected", [
+    ("k8s", None, 6, 4), ("in_process", None, 6, 4),  # a pod of its own, or one step at a time: all of it
+    ("multiprocess", None, 6, 1), ("multiprocess", 2, 6, 2), ("multiprocess", 2, 1, 4), ("multiprocess", 8, 3, 1)])
+def test_steps_side_by_side_on_one_host_share_its_cpus(executor, max_concurrent, siblings, expected):
+    assert cpu_share(4, executor, max_concurrent, siblings) == expected

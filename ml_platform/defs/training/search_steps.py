@@ -37,13 +37,17 @@ def train_rows(training_set: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFr
 
 
 def step_cpus(context: dg.OpExecutionContext, limit: int | None, siblings: int) -> int:
-    """The fit processes a step may start: its pod's grant (`lib/cpus.py`), or, under the multiprocess
-    executor, the host's grant shared by the steps it runs side by side (at most `siblings` of them)."""
-    granted = granted_cpus(limit)
-    if context.job_def.executor_def.name != "multiprocess":  # in_process: one step at a time; k8s: a pod each
+    """The fit processes a step may start (`cpu_share`) under the run's executor and its configuration."""
+    execution = (context.run_config.get("execution") or {}).get("config") or {}
+    return cpu_share(granted_cpus(limit), context.job_def.executor_def.name, execution.get("max_concurrent"), siblings)
+
+
+def cpu_share(granted: int, executor: str, max_concurrent: int | None, siblings: int) -> int:
+    """Its pod's grant (`lib/cpus.py`), or, under the multiprocess executor, the host's grant shared by the
+    steps it runs side by side: at most `max_concurrent` (its default: the CPUs) and `siblings` of them."""
+    if executor != "multiprocess":  # in_process: one step at a time; k8s: a pod each
         return granted
-    configured = ((context.run_config.get("execution") or {}).get("config") or {}).get("max_concurrent") or granted
-    return max(1, granted // max(1, min(configured, siblings, granted)))
+    return max(1, granted // max(1, min(max_concurrent or granted, siblings, granted)))
 
 
 def _candidate(estimator: str, params: dict, rows: int, siblings: int) -> dict:
