@@ -149,19 +149,25 @@ def search(spec: DatasetSpec, space: dict[str, dict[str, list[Any]]], x: pd.Data
     """The whole search in this step (factor < 2: every candidate on every row); with `curve`, the winner
     is also scored on the smaller samples of `curve_rows`. Below `parallel_from_rows` the fits run in this
     process: starting a worker would cost more than the whole search."""
-    started, pool = time.perf_counter(), [(e, p) for e, p in candidates(space)]
+    started, pool = time.time(), [(e, p) for e, p in candidates(space)]
     sizes, rungs = rung_rows(len(x), len(pool), factor, min_rows), []
     cpus = cpus if len(x) >= parallel_from_rows else 1
     with Fits(spec, x, y, cpus) as fits:
         for rows in sizes:
             rungs.append(fits.score([(e, p, rows) for e, p in pool]))
             pool = [(s.estimator, s.params) for s in advance(rungs[-1], rows, len(x))]
-        ranked = rank(rungs)
-        best = ranked[0]
-        smaller = fits.score([(best.estimator, best.params, r) for r in curve_rows(len(x), spec.training.cv_folds)
-                              if curve and r not in sizes])
+        return conclude(rungs, fits, started, curve)
+
+
+def conclude(rungs: list[list[Scored]], fits: Fits, started: float, curve: bool = True) -> SearchResult:
+    """The search's result from its rungs: the candidates ranked, the winner scored on the smaller samples
+    of its learning curve (with `curve`), and what it all cost since `started` (a `time.time()`)."""
+    ranked, sizes = rank(rungs), [rung[0].rows for rung in rungs]
+    best = ranked[0]
+    smaller = fits.score([(best.estimator, best.params, rows) for rows in curve_rows(len(fits.x), fits.spec.training.cv_folds)
+                          if curve and rows not in sizes])
     every = [*(s for rung in rungs for s in rung), *smaller]
-    return SearchResult(ranked, rungs, cpus, sum(s.fits for s in every), time.perf_counter() - started,
+    return SearchResult(ranked, rungs, max(s.cpus for s in every), sum(s.fits for s in every), time.time() - started,
                         round(max(s.peak_rss_mib for s in every), 1), smaller)
 
 

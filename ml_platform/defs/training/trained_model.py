@@ -1,8 +1,6 @@
 """The candidate model: the search's steps (`search_steps.py`), then the winner refit and registered."""
 
 
-import time
-
 import dagster as dg
 import pandas as pd
 
@@ -11,11 +9,11 @@ from ml_platform.defs.training.search_steps import FAMILIES, JSON, search_graph,
 from ml_platform.k8s import TRAINING_OP_TAGS
 from ml_platform.lib.cpus import granted_cpus
 from ml_platform.lib.run_cost import RunCost
-from ml_platform.lib.search import PARALLEL_FROM_ROWS, Fits, Scored, SearchResult, curve_rows, rank
+from ml_platform.lib.search import PARALLEL_FROM_ROWS, Fits, Scored, conclude
 from ml_platform.lib.training_set import content_version
 from ml_platform.resources import DatasetResource, MlflowTracking
 
-FINALS = {f"final_{family}": family for family in FAMILIES}
+FINALS = tuple(f"final_{family}" for family in FAMILIES)  # register_winner's inputs, one per family
 
 
 @dg.op(ins={"plan": dg.In(dict), "screened": dg.In(list), "training_set": dg.In(pd.DataFrame),
@@ -34,14 +32,9 @@ def register_winner(context: dg.OpExecutionContext, dataset: DatasetResource, ml
     rungs = [[Scored(**s) for s in screened]]
     final = [Scored(**s) for name in FINALS for s in finals[name]]
     rungs += [final] if final else []
-    ranked = rank(rungs)
-    best = ranked[0]
     with Fits(spec, x, y, granted_cpus(spec.training.cpus) if len(x) >= PARALLEL_FROM_ROWS else 1) as fits:
-        smaller = fits.score([(best.estimator, best.params, rows) for rows in curve_rows(len(x), spec.training.cv_folds)
-                              if rows not in plan["rungs"]])
-    every = [*(s for rung in rungs for s in rung), *smaller]
-    result = SearchResult(ranked, rungs, max(s.cpus for s in every), sum(s.fits for s in every),
-                          time.time() - plan["started"], round(max(s.peak_rss_mib for s in every), 1), smaller)
+        result = conclude(rungs, fits, plan["started"])
+    ranked, best = result.ranked, result.ranked[0]
     context.log.info(f"best of {len(ranked)} after {result.fits} fits in {result.seconds:.1f} s: "
                      f"{best.estimator} {best.params} cv={best.cv_score:.4f}")
     data_version, code_version = content_version(training_set), training_code_version(spec, plan["space"])
