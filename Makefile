@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# The embedded default. Each can be overridden from the environment, e.g.
-#   ML_PLATFORM_DATASET=path/to/spec.yaml make run
-export ML_PLATFORM_DATASET ?= datasets/customer_segmentation.yaml
+# The embedded default. Each can be overridden from the environment. The models are the folders under
+# ml_platform/defs/models/ (customer segmentation and iris); ML_PLATFORM_DATASET=path/to/spec.yaml makes
+# that spec the only model (the single-model shortcut), e.g.
+#   ML_PLATFORM_DATASET=datasets/iris.yaml make run
+export ML_PLATFORM_DATASET ?=
 # Where every file lives (landing, labels, scoring, inference log, asset values, reports, MLflow's artifacts):
 # a folder, or an object store, e.g. ML_PLATFORM_STORAGE=s3://bucket/prefix with the standard
 # AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment.
@@ -25,7 +27,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui mlflow-ui serve export-bento clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-training wrk soak
+.PHONY: run test ui mlflow-ui serve serve-all export-bento new-model clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-training wrk soak
 
 install: $(STAMP)
 
@@ -70,20 +72,36 @@ mlflow-ui: state
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) \
 	  --default-artifact-root $(MLFLOW_ARTIFACTS_DESTINATION)
 
+# Per-model commands take MODEL=<folder under ml_platform/defs/models/> (the first model by default).
+MODEL ?=
+PORT ?= 3001
+MODEL_ENV = eval "$$($(BIN)/python -m ml_platform.model_env $(MODEL))"
+
 serve: state
-	bento=$$($(BIN)/python -m ml_platform.lib.champion_bento) && \
-	  $(BIN)/bentoml serve "$$bento" --host 127.0.0.1 --port 3001
+	$(MODEL_ENV) && bento=$$($(BIN)/python -m ml_platform.lib.champion_bento) && \
+	  $(BIN)/bentoml serve "$$bento" --host 127.0.0.1 --port $(PORT)
+
+# Every model's champion at once, on consecutive ports from PORT (3001, 3002, ...); Ctrl-C stops them all.
+serve-all: state
+	@port=$(PORT); for model in $$($(BIN)/python -m ml_platform.model_env --list); do \
+	  echo "serving $$model on http://127.0.0.1:$$port"; \
+	  $(MAKE) --no-print-directory serve MODEL=$$model PORT=$$port & port=$$((port + 1)); done; wait
 
 # The champion's Bento unpacked into build/bento: the context of deploy/docker/bento.Dockerfile.
 export-bento: state
-	bento=$$($(BIN)/python -m ml_platform.lib.champion_bento) && rm -rf build/bento build/bento.tar && \
+	$(MODEL_ENV) && bento=$$($(BIN)/python -m ml_platform.lib.champion_bento) && rm -rf build/bento build/bento.tar && \
 	  mkdir -p build/bento && $(BIN)/bentoml export "$$bento" build/bento.tar && tar -xf build/bento.tar -C build/bento
 
+# A new model from a CSV: ml_platform/defs/models/$(NAME)/ with a spec template inferred from its columns.
+new-model: $(STAMP)
+	@test -n "$(NAME)" -a -n "$(DATA)" -a -n "$(TARGET)" || { echo "usage: make new-model NAME=churn DATA=path/to/churn.csv TARGET=churned"; exit 2; }
+	$(BIN)/python -m ml_platform.new_model "$(NAME)" "$(DATA)" "$(TARGET)"
+
 simulate-drift: state
-	$(BIN)/python -m ml_platform.simulate
+	$(MODEL_ENV) && $(BIN)/python -m ml_platform.simulate
 
 rollback: state
-	$(BIN)/python -m ml_platform.rollback $(if $(TO),--to $(TO))
+	$(MODEL_ENV) && $(BIN)/python -m ml_platform.rollback $(if $(TO),--to $(TO))
 
 wrk:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the serving benchmarks"; \

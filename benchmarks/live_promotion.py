@@ -103,7 +103,7 @@ def run(mode: str, args: argparse.Namespace) -> dict:
         threads[0].start()
         time.sleep(5)
         retrain = defs.resolve_job_def("retrain").execute_in_process(instance=instance, run_config=CHALLENGER_SEARCH)
-        registry = resources["mlflow_tracking"].registry()
+        registry = resources["mlflow_tracking"].registry(resources["dataset"].load().name)
         assert registry.alias_version(CHALLENGER) is not None, retrain.output_for_node("promoted_model")["reason"]
         set_at = time.monotonic()
         threads.append(threading.Thread(target=traffic.label, daemon=True))

@@ -80,7 +80,7 @@ def main() -> None:
     with dg.DagsterInstance.get() as instance:
         print(f"first pass (make run) in {root} ...", flush=True)
         assert run_platform(defs, instance) == [], "the first pass failed"
-        champion = defs.resources["mlflow_tracking"].registry().champion_version()
+        champion = defs.resources["mlflow_tracking"].registry(defs.resources["dataset"].load().name).champion_version()
         subprocess.run([sys.executable, "-m", "dagster", "sensor", "start", "--start-all", "-f", str(root / "location.py")],
                        env=env, cwd=root, check=True, capture_output=True)
         server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(free_port()),

@@ -14,7 +14,8 @@ import dagster as dg
 from pydantic import Field
 from upath import UPath
 
-from ml_platform.lib.storage import storage_path
+from ml_platform.lib.storage import as_uri, storage_path
+from ml_platform.model_scope import ModelScope
 
 # Every loop sensor starts running on an instance that has never toggled it, so no person is needed.
 LOOP_SENSORS_DEFAULT_STATUS = dg.DefaultSensorStatus.RUNNING
@@ -31,6 +32,7 @@ class LoopStorage(dg.ConfigurableResource):
     storage_root: str = ""
     inference_log_dir: str = ""
     labels_dir: str = ""
+    predictions_dir: str = ""
     label_wait_minutes: float = 60.0
     orphan_after_minutes: float = 10.0
     served_batch_minutes: int = Field(default=60, ge=1, le=1440)
@@ -46,8 +48,25 @@ class LoopStorage(dg.ConfigurableResource):
 
     @property
     def predictions_path(self) -> UPath:
-        """The labelled-prediction store (`lib/prediction_store.py`): beside the inference log."""
-        return self.inference_log_path.parent / "predictions"
+        """The labelled-prediction store (`lib/prediction_store.py`): beside the inference log by default."""
+        return storage_path(self.predictions_dir) if self.predictions_dir else self.inference_log_path.parent / "predictions"
+
+    def scoped(self, model: ModelScope) -> LoopStorage:
+        """The model's own loop folders, so two models' services, labels and predictions never meet: under
+        `<storage root>/<model>/` by default, else `<folder>/<model>` of each folder set (the shortcut's
+        are unchanged)."""
+        if not model.name:
+            return self
+
+        def own(explicit: str, path: UPath) -> str:
+            return as_uri(model.folder(path)) if explicit else ""
+
+        settings = self.model_dump(exclude={"storage_root", "inference_log_dir", "labels_dir", "predictions_dir"})
+        root = as_uri(model.folder(storage_path(self.storage_root))) if self.storage_root else ""
+        return LoopStorage(storage_root=root, inference_log_dir=own(self.inference_log_dir, self.inference_log_path),
+                           labels_dir=own(self.labels_dir, self.labels_path),
+                           predictions_dir=own(self.predictions_dir or self.inference_log_dir, self.predictions_path),
+                           **settings)
 
 
 class RetrainPolicy(dg.ConfigurableResource):

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from upath import UPath
 
-from ml_platform.lib.spec import DatasetSpec, FolderSource, load_spec
+from ml_platform.lib.spec import DatasetSpec, FolderSource
 from ml_platform.lib.storage import as_uri, ensure_folder, storage_path
-
-
-@lru_cache(maxsize=8)
-def _cached_spec(path: str, mtime: float) -> DatasetSpec:
-    return load_spec(path)
+from ml_platform.model_scope import ModelScope
 
 
 class DatasetResource(dg.ConfigurableResource):
-    """The dataset spec (YAML) that every stage derives its schema, model and thresholds from."""
+    """The single-model shortcut's dataset spec (`ML_PLATFORM_DATASET`); models declared as components
+    carry their own (`ModelScope`), and every definition reads its model's spec from its scope."""
 
     spec_path: str
 
     def load(self) -> DatasetSpec:
-        path = Path(self.spec_path).resolve()
-        return _cached_spec(str(path), path.stat().st_mtime if path.exists() else 0.0)
+        return ModelScope(self.spec_path).spec()
 
 
 class PlatformStorage(dg.ConfigurableResource):
@@ -47,6 +42,10 @@ class PlatformStorage(dg.ConfigurableResource):
 
     def reports_dir(self, *parts: str) -> UPath:
         return ensure_folder(self.root.joinpath("reports", *parts))
+
+    def scoped(self, model: ModelScope) -> PlatformStorage:
+        """The model's own storage: its subfolder of the root (the root itself for the shortcut)."""
+        return PlatformStorage(data_dir=as_uri(model.folder(self.root))) if model.name else self
 
 
 class _MlflowInit:
@@ -68,25 +67,23 @@ class MlflowTracking(dg.ConfigurableResource):
 
     tracking_uri: str
     artifact_root: str
-    dataset: DatasetResource
 
-    def experiment_name(self) -> str:
+    def experiment_name(self, model: str) -> str:
         """One experiment per dataset, created with its artifacts under `artifact_root` (a folder, or
         `<storage>/mlflow` on object storage, which MLflow reads and writes with boto3 itself)."""
         from mlflow import MlflowClient
 
-        name = self.dataset.load().name
         client = MlflowClient(tracking_uri=self.tracking_uri)
-        if client.get_experiment_by_name(name) is None:
-            client.create_experiment(name, artifact_location=as_uri(storage_path(self.artifact_root)))
-        return name
+        if client.get_experiment_by_name(model) is None:
+            client.create_experiment(model, artifact_location=as_uri(storage_path(self.artifact_root)))
+        return model
 
     @contextmanager
-    def run(self, context: dg.AssetExecutionContext) -> Iterator[Any]:
+    def run(self, context: dg.AssetExecutionContext, model: str) -> Iterator[Any]:
         import mlflow
         from dagster_mlflow.resources import MlFlow
 
-        config = {"mlflow_tracking_uri": self.tracking_uri, "experiment_name": self.experiment_name(),
+        config = {"mlflow_tracking_uri": self.tracking_uri, "experiment_name": self.experiment_name(model),
                   "extra_tags": {"dagster_asset": context.asset_key.to_user_string()}}
         tracking = MlFlow(_MlflowInit(context, config))
         try:
@@ -96,10 +93,11 @@ class MlflowTracking(dg.ConfigurableResource):
             raise
         mlflow.end_run(status="FINISHED")
 
-    def registry(self):
+    def registry(self, model: str):
+        """The registered model named `model` (a spec's name): its versions, aliases and tags."""
         from ml_platform.lib.registry import Registry
 
-        return Registry(self.tracking_uri, self.dataset.load().name)
+        return Registry(self.tracking_uri, model)
 
 
 class BentoStore(dg.ConfigurableResource):

@@ -19,6 +19,7 @@ import dagster as dg
 from ml_platform.defs.promotion.alias_history import Journal
 from ml_platform.lib.registry import from_environment
 from ml_platform.lib.rollback import RollbackError, rollback
+from ml_platform.model_scope import ModelScope
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,13 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         try:
             move = rollback(registry, home, args.to, actor=f"make rollback ({getpass.getuser()})",
-                            move=Journal(instance).move)
+                            move=Journal(instance, history=_history()).move)
         except RollbackError as exc:
             print(f"rollback refused: {exc}", file=sys.stderr)
             return 1
     print(f"{registry.model_name}: champion moved from v{move.from_version} back to v{move.to_version}; "
           "running services follow within seconds.")
     return 0
+
+
+def _history() -> dg.AssetKey:
+    """The model's journal: `ML_PLATFORM_MODEL` names a component model (`make rollback MODEL=...`)."""
+    return ModelScope(os.environ["ML_PLATFORM_DATASET"], os.environ.get("ML_PLATFORM_MODEL", "")).key(
+        "model_alias_history")
 
 
 if __name__ == "__main__":

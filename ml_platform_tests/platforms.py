@@ -36,7 +36,7 @@ class Platform:
 
     @property
     def registry(self):
-        return self.resources["mlflow_tracking"].registry()
+        return self.resources["mlflow_tracking"].registry(self.spec.name)
 
     @property
     def bentoml_home(self) -> str:

@@ -12,7 +12,8 @@ from ml_platform.lib import model_store
 from ml_platform.lib.modeling import candidates
 from ml_platform.lib.report_artifacts import MLFLOW_UI
 from ml_platform.lib.storage import files_in, is_remote, local_copy, storage_path
-from ml_platform.quickstart import run_platform, summary
+from ml_platform.model_scope import models_of
+from ml_platform.quickstart import closing, run_platform, summary
 from ml_platform_tests.conftest import write_spec
 
 
@@ -97,8 +98,9 @@ def test_make_run_materializes_everything_and_builds_the_bento(make_platform, st
     assert len(parent) == 1 and len(runs) == 1 + searched  # one nested run per candidate of the default search
     assert parent[0].data.params["data_version"] == stored.info.labels["data_version"]
 
-    text = summary(instance, failed)
-    assert "Champion: version 1" in text and bento["bento_tag"] in text
+    [model] = models_of(platform.defs)
+    text = "\n".join(summary(instance, model) + closing(failed, [model]))
+    assert "Champion: version 1" in text and bento["bento_tag"] in text and "All runs succeeded." in text
 
 
 def test_a_second_run_with_nothing_new_does_no_work(trained_platform):

@@ -105,7 +105,39 @@ def corrupt(df: pd.DataFrame, share: float, kinds: list[str], rng: np.random.Gen
     return df
 
 
-GENERATORS = {"customer_segmentation": customer_segmentation}
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def iris(rows: int, seed: int, knobs: Knobs | None = None) -> pd.DataFrame:
+    """The Kubeflow tutorial's dataset: scikit-learn's own copy of Fisher's 150 irises (no download),
+    resampled with a 0.1 cm measurement jitter so a batch of any size keeps the species' shapes."""
+    from sklearn.datasets import load_iris
+
+    knobs, data = knobs or Knobs(), load_iris()
+    rng = np.random.default_rng(seed)
+    species = np.array(data.target_names)[data.target]
+    weights = np.array([knobs.class_balance.get(s, 1.0) for s in species], dtype=float)
+    picks = rng.choice(len(species), size=rows, p=weights / weights.sum())
+    measured = data.data[picks] + rng.normal(0, 0.1, (rows, len(IRIS_FEATURES)))
+    measured += np.array([knobs.mean_shift.get(c, 0.0) for c in IRIS_FEATURES]) * data.data.std(axis=0)
+    df = pd.DataFrame(measured.clip(0.1).round(2), columns=IRIS_FEATURES)
+    df["species"] = species[picks]
+    return corrupt_numbers(df, knobs.corrupt_share, [k for k in knobs.corruptions if k != "unknown_category"], rng)
+
+
+def corrupt_numbers(df: pd.DataFrame, share: float, kinds: list[str], rng: np.random.Generator) -> pd.DataFrame:
+    """`corrupt` for a table of numbers only: a missing, negative or non-numeric measurement."""
+    count = int(round(share * len(df)))
+    if count == 0 or not kinds:
+        return df
+    df, numeric = df.astype(object), [c for c in df.columns[:-1]]
+    for i, row in enumerate(rng.choice(len(df), size=count, replace=False)):
+        column, kind = df.columns.get_loc(rng.choice(numeric)), kinds[i % len(kinds)]
+        df.iat[row, column] = {"null": None, "out_of_range": -1.0}.get(kind, "about 5")
+    return df
+
+
+GENERATORS = {"customer_segmentation": customer_segmentation, "iris": iris}
 
 
 def generate(name: str, rows: int, seed: int, knobs: Knobs | None = None) -> pd.DataFrame:

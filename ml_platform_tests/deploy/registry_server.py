@@ -107,14 +107,13 @@ def train_and_register(url: str, artifact_root: str, spec_path: Path) -> str:
     from ml_platform.lib.search import Scored
     from ml_platform.resources import DatasetResource, MlflowTracking
 
-    tracking = MlflowTracking(tracking_uri=url, artifact_root=artifact_root,
-                              dataset=DatasetResource(spec_path=str(spec_path)))
-    spec = tracking.dataset.load()
+    tracking = MlflowTracking(tracking_uri=url, artifact_root=artifact_root)
+    spec = DatasetResource(spec_path=str(spec_path)).load()
     frame = add_features(spec, customer_segmentation(300, seed=7))
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(url)
     try:
-        mlflow.set_experiment(tracking.experiment_name())
+        mlflow.set_experiment(tracking.experiment_name(spec.name))
         with mlflow.start_run():
             logged = log_winner(mlflow, spec, Scored("logistic_regression", {}, 300, 0.9, 0.01, 0.0), frame,
                                 frame[spec.target.name], "data-v1", "dagster-run-1")

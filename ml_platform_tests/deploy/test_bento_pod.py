@@ -88,7 +88,7 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path, s3_server: S
         (tmp_path / "dagster_home").mkdir()
         instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
         assert run_platform(defs, instance) == []
-        registry = defs.resources["mlflow_tracking"].registry()
+        registry = defs.resources["mlflow_tracking"].registry(defs.resources["dataset"].load().name)
         home = location["BENTOML_HOME"]
         export_bento(home, str(champion_bento(registry, home).tag), tmp_path / "image" / "bento")
 

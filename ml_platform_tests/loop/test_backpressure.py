@@ -103,4 +103,4 @@ def test_the_frequent_lane_limit_is_the_same_locally_and_on_kubernetes():
     helm = yaml.safe_load((PROJECT_DIR / "deploy" / "helm" / "values.yaml").read_text())
     chart = helm["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]["config"]
     assert local == k8s["tag_concurrency_limits"] == chart["tag_concurrency_limits"]
-    assert local == [{"key": LANE_TAG, "value": "frequent", "limit": 1}]
+    assert local == [{"key": LANE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]

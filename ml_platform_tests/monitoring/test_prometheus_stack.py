@@ -16,7 +16,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from ml_platform.defs.monitoring.quality import publish_quality_metrics
+from ml_platform.defs.monitoring.quality import quality_sensor
+from ml_platform.model_scope import ModelScope
 from ml_platform.lib.generator import customer_segmentation
 from ml_platform.loop_resources import Pushgateway
 from ml_platform_tests.loop.test_served_traffic import write_labels, write_log
@@ -32,7 +33,7 @@ def tick(platform, url: str) -> str:
     """One evaluation of the sensor, as the daemon's tick makes it."""
     resources = {**platform.resources, "pushgateway": Pushgateway(url=url)}
     with dg.build_sensor_context(instance=platform.instance, resources=resources) as context:
-        return publish_quality_metrics(context).skip_message
+        return quality_sensor(ModelScope(str(platform.spec_path)))(context).skip_message
 
 
 @pytest.fixture(scope="module")

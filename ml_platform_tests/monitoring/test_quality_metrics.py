@@ -7,13 +7,15 @@ import dagster as dg
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ml_platform.defs.monitoring.quality import collect
 from benchmarks.service_process import free_port
-from ml_platform.defs.monitoring.quality import publish_quality_metrics
+from ml_platform.defs.monitoring.quality import collect, quality_sensor
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform.lib.quality_metrics import Quality, registry_for
 from ml_platform.loop_resources import Pushgateway
-from ml_platform.resources import DatasetResource, MlflowTracking
+from ml_platform.model_scope import ModelScope
+from ml_platform.resources import MlflowTracking
+
+MODEL = ModelScope(str(PROJECT_DIR / "datasets" / "customer_segmentation.yaml"))
 
 
 @dg.op
@@ -34,10 +36,10 @@ def run_retrain(instance: dg.DagsterInstance, should_fail: bool) -> None:
 
 def test_a_failed_retrain_after_a_good_one_is_published_with_both_times():
     with dg.DagsterInstance.ephemeral() as instance:
-        assert collect(instance, "d").retrain is None
+        assert collect(instance, MODEL).retrain is None
         run_retrain(instance, should_fail=False)
         run_retrain(instance, should_fail=True)
-        quality = collect(instance, "d")
+        quality = collect(instance, MODEL)
         good, bad = sorted(instance.get_run_records(dg.RunsFilter(job_name="retrain")), key=lambda r: r.end_time)
     assert quality.retrain == {"success": False, "finished": bad.end_time, "last_success": good.end_time}
     values = {s.name: s.value for f in text_string_to_metric_families(generate_latest(registry_for(quality)).decode())
@@ -63,18 +65,16 @@ class Records(logging.Handler):
 
 
 def test_a_push_that_fails_is_a_warning_and_an_empty_url_is_off(tmp_path):
-    dataset = DatasetResource(spec_path=str(PROJECT_DIR / "datasets" / "customer_segmentation.yaml"))
-    tracking = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path),
-                              dataset=dataset)
+    tracking = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path))
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     for configured, expected in ((url, "push failed: URLError"),
                                  ("", "no Pushgateway configured (ML_PLATFORM_PUSHGATEWAY_URL is empty)")):
-        resources = {"pushgateway": Pushgateway(url=configured), "dataset": dataset, "mlflow_tracking": tracking}
+        resources = {"pushgateway": Pushgateway(url=configured), "mlflow_tracking": tracking}
         logged = Records()
         with dg.DagsterInstance.ephemeral() as instance, \
                 dg.build_sensor_context(instance=instance, resources=resources) as context:
             context.log.addHandler(logged)
-            assert publish_quality_metrics(context).skip_message == expected
+            assert quality_sensor(MODEL)(context).skip_message == expected
         warnings = [r.getMessage() for r in logged.records if r.levelno >= logging.WARNING]
         assert warnings == ([f"model-quality metrics not pushed to {url}: URLError: <urlopen error "
                              "[Errno 111] Connection refused>"] if configured else [])
@@ -84,10 +84,10 @@ def test_a_challenger_under_live_evaluation_is_published_from_the_latest_decisio
     decision = {"outcome": "wait", "challenger": "7", "difference": -0.04, "labelled": 120, "policy_tolerance": 0.01}
     with dg.DagsterInstance.ephemeral() as instance:
         instance.report_runless_asset_event(dg.AssetMaterialization("promotion_decision", metadata=decision))
-        quality = collect(instance, "d")
+        quality = collect(instance, MODEL)
         instance.report_runless_asset_event(dg.AssetMaterialization("promotion_decision",
                                                                     metadata={"outcome": "none"}))
-        assert collect(instance, "d").challenger is None, "no challenger out: nothing published"
+        assert collect(instance, MODEL).challenger is None, "no challenger out: nothing published"
     values = {s.name: s.value for f in text_string_to_metric_families(generate_latest(registry_for(quality)).decode())
               for s in f.samples}
     assert {k: v for k, v in values.items() if k != "ml_platform_challenger_decided_timestamp_seconds"} == {

@@ -9,7 +9,8 @@ import dagster as dg
 import pytest
 
 from ml_platform.defs.promotion.alias_history import recorded_moves
-from ml_platform.defs.retention.assets import retention_report
+from ml_platform.defs.retention.assets import retention_report_asset
+from ml_platform.model_scope import ModelScope
 from ml_platform.defs.retention.protected import (CURRENT_REFERENCE, IN_WINDOW, LABEL_WAIT, NOT_INGESTED,
                                                   PENDING_LABELS)
 from ml_platform.defs.retention.settings import RetentionSettings
@@ -41,7 +42,7 @@ def history(make_platform, tmp_path, storage_kind, bento_template):
 
 def run(platform, split: float) -> dict:
     now = datetime.fromtimestamp(split + DAYS * DAY, timezone.utc).isoformat()
-    result = dg.materialize([retention_report], instance=platform.instance,
+    result = dg.materialize([retention_report_asset(ModelScope(str(platform.spec_path)))], instance=platform.instance,
                             resources={**platform.resources, "retention": POLICY},
                             run_config={"ops": {"retention_report": {"config": {"now": now}}}})
     assert result.success

@@ -58,7 +58,7 @@ def register_variant(platform: Platform, model) -> str:
 
     tracking, spec = platform.resources["mlflow_tracking"], platform.spec
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(tracking.experiment_name()).experiment_id,
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(tracking.experiment_name(spec.name)).experiment_id,
                           run_name="a test's model variant"):
         info = Model.log(artifact_path=None, name="model", flavor=mlflow_flavor, flavor_name="sklearn",
                          sk_model=model, dataset_spec=spec.model_dump(mode="json"), registered_model_name=spec.name)

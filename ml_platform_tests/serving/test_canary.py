@@ -19,7 +19,6 @@ import dagster as dg
 import pytest
 
 from ml_platform.defs.promotion.alias_history import materialization, recorded_moves
-from ml_platform.defs.promotion.decision import challenger_sensor
 from ml_platform.lib import model_store
 from ml_platform.lib.alias_moves import move_alias
 from ml_platform.lib.canary import set_share
@@ -124,7 +123,7 @@ def failing_on_retired_men(platform) -> str:
 def tick(platform, cursor: str | None) -> tuple[str | None, dict | None]:
     """One sensor evaluation, and the decision run it asks for, as the daemon would make them."""
     with dg.build_sensor_context(instance=platform.instance, resources=platform.resources, cursor=cursor) as context:
-        asked = challenger_sensor(context)
+        asked = challenger_sensor(platform)(context)
     if isinstance(asked, dg.SkipReason):
         return cursor, None
     result = platform.defs.resolve_job_def("decide_promotion").execute_in_process(
@@ -166,3 +165,7 @@ def test_a_challenger_that_starts_failing_is_reverted_within_the_stated_time(pla
              if m.alias == CHALLENGER and m.actor != "reconcile"]  # the fixtures' setup moves are found on reconcile
     mine = [(to_version, percent) for _, from_version, to_version, percent in moves if broken in (from_version, to_version)]
     assert mine == [(broken, "25"), (broken, None), (broken, "0"), (None, None)], mine  # share, canary, revert
+
+
+def challenger_sensor(platform) -> dg.SensorDefinition:
+    return platform.defs.get_repository_def().get_sensor_def("challenger_sensor")

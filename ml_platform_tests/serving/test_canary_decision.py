@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from ml_platform.defs.promotion.alias_history import Journal, recorded_moves
-from ml_platform.defs.promotion.decision import promotion_decision
+from ml_platform.defs.promotion.decision import promotion_decision_asset
+from ml_platform.model_scope import ModelScope
 from ml_platform.lib.canary import share_of
 from ml_platform.lib.inference_log import CLOSED_SUFFIX
 from ml_platform.lib.registry import CHALLENGER
@@ -45,7 +46,7 @@ def test_the_decision_steps_the_share_up_while_the_challenger_holds_and_promotes
         while not decisions or decisions[-1]["outcome"] == "wait":
             assert len(decisions) < 6, decisions
             time.sleep(6.5 if decisions else 0)  # a step holds 6 s
-            decisions.append(dg.materialize([promotion_decision], resources=resources, instance=platform.instance,
+            decisions.append(dg.materialize([promotion_decision_asset(ModelScope(str(spec)))], resources=resources, instance=platform.instance,
                                             run_config={"ops": {"promotion_decision": {"config": {"grace_seconds": 0}}}}
                                             ).output_for_node("promotion_decision"))
         assert [(d["outcome"], d["canary_percent"], d["canary_step_to"]) for d in decisions] == [

@@ -10,7 +10,6 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.promotion.alias_history import materialization, recorded_moves
-from ml_platform.defs.promotion.decision import challenger_sensor
 from ml_platform.lib.alias_moves import move_alias
 from ml_platform.lib.inference_log import all_closed_files, read_records
 from ml_platform.lib.registry import CHALLENGER
@@ -68,16 +67,16 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_reverted_on_labelled_li
         assert registry.alias_version(CHALLENGER) is None and registry.champion_version() == "1"
 
         with dg.build_sensor_context(instance=platform.instance, resources=platform.resources) as context:
-            assert isinstance(challenger_sensor(context), dg.SkipReason), "no challenger, nothing to judge"
+            assert isinstance(challenger_sensor(platform)(context), dg.SkipReason), "no challenger, nothing to judge"
 
         logged = serve_with_challenger(platform, "2", seed=2)
         label(platform, logged, lambda r: r["shadow"]["prediction"], "truth-agrees-with-challenger")
         with dg.build_sensor_context(instance=platform.instance, resources=platform.resources) as context:
-            requested = challenger_sensor(context)
+            requested = challenger_sensor(platform)(context)
         assert len(requested.run_requests) == 1
         with dg.build_sensor_context(instance=platform.instance, resources=platform.resources,
                                      cursor=requested.cursor) as context:
-            again = challenger_sensor(context)  # a skip that may carry the advanced high-water marks
+            again = challenger_sensor(platform)(context)  # a skip that may carry the advanced high-water marks
         assert isinstance(again, dg.SkipReason) or (not again.run_requests and again.skip_reason), \
             "nothing new since the last request"
         promoted = decide(platform)
@@ -94,3 +93,7 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_reverted_on_labelled_li
         registry.delete_alias(CHALLENGER)
         for path in loop_storage.labels_path.glob("truth-*.csv"):
             path.unlink()
+
+
+def challenger_sensor(platform) -> dg.SensorDefinition:
+    return platform.defs.get_repository_def().get_sensor_def("challenger_sensor")

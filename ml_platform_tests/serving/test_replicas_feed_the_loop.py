@@ -19,19 +19,20 @@ import dagster as dg
 import pandas as pd
 
 from benchmarks import service_process
-from ml_platform.defs.ingestion.served_traffic import inference_log_sensor
-from ml_platform.defs.monitoring.performance import live_performance
+from ml_platform.defs.ingestion.served_traffic import inference_log_sensor_for
+from ml_platform.defs.monitoring.performance import live_performance_asset
 from ml_platform.io_managers import JsonIOManager
 from ml_platform.lib.inference_log import OPEN_SUFFIX, closed_files
 from ml_platform.lib.served_batches import seal, staging_dir
 from ml_platform.lib.storage import files_in, storage_path
 from ml_platform.loop_resources import LoopStorage, RetrainPolicy
+from ml_platform.model_scope import ModelScope
 from ml_platform.resources import PlatformStorage
 from ml_platform_tests.serving.replicas import Replica, Traffic
 
 def consume(resources: dict) -> None:
     with dg.build_sensor_context(resources=resources) as context:
-        inference_log_sensor(context)
+        inference_log_sensor_for(ModelScope(resources["dataset"].spec_path))(context)
 
 
 def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answered(
@@ -103,7 +104,7 @@ def test_three_replicas_restarted_and_killed_lose_and_mislabel_nothing_they_answ
     by_request = Counter(request_id for _, request_id, _, _ in traffic.answers if request_id.startswith("shared-"))
     assert sum(1 for n in by_request.values() if n >= 2) > 20, "clients really did share request ids"
 
-    result = dg.materialize([live_performance], resources={
+    result = dg.materialize([live_performance_asset(ModelScope(str(platform.spec_path)))], resources={
         **resources, "retrain_policy": RetrainPolicy(performance_window_rows=100_000),
         "json_io_manager": JsonIOManager(base_dir=str(tmp_path / "data"))})
     metadata = result.asset_materializations_for_node("live_performance")[0].metadata

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -61,13 +63,20 @@ def dagster_dev(tmp_path_factory):
            "ML_PLATFORM_SENSORS": "off",
            # The steps of each run in its process: the backfill's dozen runs spawn no step processes.
            "ML_PLATFORM_EXECUTOR": "in_process"}
+    with running_ui(root, port, env) as process:
+        yield {"url": f"http://127.0.0.1:{port}", "home": home, "root": root, "keys": keys, "process": process}
+
+
+@contextmanager
+def running_ui(root: Path, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """What `make ui` runs, in a session of its own as a terminal's foreground job is; stopped on exit."""
     log = (root / "dagster-dev.log").open("w")
-    process = subprocess.Popen(  # what `make ui` runs, in a session of its own as a terminal's foreground job is
+    process = subprocess.Popen(
         [sys.executable, "-m", "ml_platform.ui", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
         cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/server_info", 120, process)
-        yield {"url": f"http://127.0.0.1:{port}", "home": home, "root": root, "keys": keys, "process": process}
+        yield process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, 15)

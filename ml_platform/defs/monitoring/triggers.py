@@ -12,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from ml_platform.model_scope import ModelScope
+
 TRIGGER_TAG = "ml_platform/trigger"
 TRIGGERS = ["drift", "performance", "drift+performance", "bootstrap", "schedule"]  # one cap for all
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -31,26 +33,26 @@ class Pending:
         return "+".join(kinds) or None
 
 
-def _records_after(instance: dg.DagsterInstance, asset: str, after: int) -> list[dg.EventLogRecord]:
+def _records_after(instance: dg.DagsterInstance, asset: dg.AssetKey, after: int) -> list[dg.EventLogRecord]:
     return list(instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after), limit=500, ascending=True).records)
+        dg.AssetRecordsFilter(asset_key=asset, after_storage_id=after), limit=500, ascending=True).records)
 
 
-def latest_storage_id(instance: dg.DagsterInstance, asset: str) -> int:
-    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+def latest_storage_id(instance: dg.DagsterInstance, asset: dg.AssetKey) -> int:
+    records = instance.fetch_materializations(asset, limit=1).records
     return records[0].storage_id if records else 0
 
 
-def pending_triggers(instance: dg.DagsterInstance, cursor: dict[str, int]) -> Pending:
+def pending_triggers(instance: dg.DagsterInstance, model: ModelScope, cursor: dict[str, int]) -> Pending:
     """Drifted batches and below-threshold performance reports after the cursor and after the last training set."""
-    trained = latest_storage_id(instance, "training_set")
+    trained = latest_storage_id(instance, model.key("training_set"))
     pending = Pending(last_ids=dict(cursor), trained=trained)
-    for record in _records_after(instance, "drift_report", cursor.get("drift", 0)):
+    for record in _records_after(instance, model.key("drift_report"), cursor.get("drift", 0)):
         pending.last_ids["drift"] = record.storage_id
         meta = record.asset_materialization.metadata
         if meta["decision"].value == "drift" and record.storage_id > trained:
             pending.drifted[record.asset_materialization.partition] = list(meta["drifted_columns"].value)
-    for record in _records_after(instance, "live_performance", cursor.get("performance", 0)):
+    for record in _records_after(instance, model.key("live_performance"), cursor.get("performance", 0)):
         pending.last_ids["performance"] = record.storage_id
         meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
         if meta.get("below_threshold") and record.storage_id > trained:
@@ -59,16 +61,18 @@ def pending_triggers(instance: dg.DagsterInstance, cursor: dict[str, int]) -> Pe
     return pending
 
 
-def needs_bootstrap(instance: dg.DagsterInstance, pending: Pending) -> bool:
+def needs_bootstrap(instance: dg.DagsterInstance, model: ModelScope, pending: Pending) -> bool:
     """Batches are validated but nothing was ever trained: the loop's first model."""
-    return pending.trained == 0 and latest_storage_id(instance, "validated_data") > 0
+    return pending.trained == 0 and latest_storage_id(instance, model.key("validated_data")) > 0
 
 
-def blocked(instance: dg.DagsterInstance, max_retrains: int, window_hours: float, cooldown_minutes: float) -> str | None:
-    """Why a loop-triggered retrain may not start now (cap, one in flight, cool-down), or None."""
+def blocked(instance: dg.DagsterInstance, retrain_job: str, max_retrains: int, window_hours: float,
+            cooldown_minutes: float) -> str | None:
+    """Why a loop-triggered retrain of one model (its `retrain_job`) may not start now (cap, one in flight,
+    cool-down), or None: each model has its own cap."""
     now = datetime.now(timezone.utc)
     recent = instance.get_run_records(dg.RunsFilter(
-        job_name="retrain", tags={TRIGGER_TAG: TRIGGERS}, created_after=now - timedelta(hours=window_hours)))
+        job_name=retrain_job, tags={TRIGGER_TAG: TRIGGERS}, created_after=now - timedelta(hours=window_hours)))
     if len(recent) >= max_retrains:
         return f"cap: {len(recent)} loop retrains in the last {window_hours:g} h (max {max_retrains})"
     if any(r.dagster_run.status in UNFINISHED for r in recent):
@@ -78,7 +82,7 @@ def blocked(instance: dg.DagsterInstance, max_retrains: int, window_hours: float
     return None
 
 
-def retrain_tags(pending: Pending) -> dict[str, str]:
+def trigger_tags(pending: Pending) -> dict[str, str]:
     columns = sorted({c for cols in pending.drifted.values() for c in cols})
     tags = {TRIGGER_TAG: pending.reason or "bootstrap",
             "ml_platform/batches": ",".join(sorted(pending.drifted)),

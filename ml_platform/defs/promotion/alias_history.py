@@ -21,23 +21,26 @@ import dagster as dg
 from ml_platform.lib.alias_moves import AliasMove, move_alias
 from ml_platform.lib.canary import set_share, share_of
 from ml_platform.lib.registry import CHALLENGER, CHAMPION
+from ml_platform.model_scope import ModelScope
 
-MODEL_ALIAS_HISTORY = dg.AssetKey("model_alias_history")
-
-model_alias_history = dg.AssetSpec(
-    MODEL_ALIAS_HISTORY,
-    group_name="promotion",
-    kinds={"mlflow"},
-    owners=["team:ml-platform"],
-    description="Every move of a model alias in the MLflow registry: alias, from and to version, who moved "
-                "it, why and when, one materialization per move, in order (canary share changes too). "
-                "Observations are the intents recorded before each move. MLflow keeps only the present.",
-)
+MODEL_ALIAS_HISTORY = dg.AssetKey("model_alias_history")  # the single-model shortcut's journal
 
 
-def materialization(move: AliasMove) -> dg.AssetMaterialization:
+def alias_history_spec(model: ModelScope) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        model.key("model_alias_history"),
+        group_name=model.named("promotion"),
+        kinds={"mlflow"},
+        owners=["team:ml-platform"],
+        description="Every move of a model alias in the MLflow registry: alias, from and to version, who moved "
+                    "it, why and when, one materialization per move, in order (canary share changes too). "
+                    "Observations are the intents recorded before each move. MLflow keeps only the present.",
+    )
+
+
+def materialization(move: AliasMove, history: dg.AssetKey = MODEL_ALIAS_HISTORY) -> dg.AssetMaterialization:
     to = f"v{move.to_version}" if move.to_version else "nothing"
-    return dg.AssetMaterialization(MODEL_ALIAS_HISTORY, description=f"{move.alias} -> {to}: {move.reason}",
+    return dg.AssetMaterialization(history, description=f"{move.alias} -> {to}: {move.reason}",
                                    metadata=move.as_metadata())
 
 
@@ -46,13 +49,14 @@ def _moves(records) -> list[AliasMove]:
     return sorted((AliasMove.from_metadata(v) for v in values), key=lambda move: move.at)
 
 
-def recorded_moves(instance: dg.DagsterInstance, limit: int = 1000) -> list[AliasMove]:
+def recorded_moves(instance: dg.DagsterInstance, limit: int = 1000,
+                   history: dg.AssetKey = MODEL_ALIAS_HISTORY) -> list[AliasMove]:
     """The journal, oldest first. Two reconciles running at once may both journal the move they found;
     a move the same as the previous one of its alias (same versions, same share) cannot have happened
     twice in a row, so the repeat is left out."""
     kept: list[AliasMove] = []
     last: dict[tuple[str, bool], tuple] = {}
-    for move in _moves(instance.fetch_materializations(MODEL_ALIAS_HISTORY, limit=limit).records):
+    for move in _moves(instance.fetch_materializations(history, limit=limit).records):
         kind, what = (move.alias, move.share_change), (move.from_version, move.to_version, move.canary_percent)
         if last.get(kind) != what:
             kept.append(move)
@@ -63,18 +67,20 @@ def recorded_moves(instance: dg.DagsterInstance, limit: int = 1000) -> list[Alia
 class Journal:
     """Alias moves and share changes with their journal entries, in a crash-safe order.
 
-    `log` writes an event: a run's `context.log_event`, or the instance's runless report."""
+    `log` writes an event: a run's `context.log_event`, or the instance's runless report; `history` is the
+    model's journal asset (`model.key("model_alias_history")`)."""
 
-    def __init__(self, instance: dg.DagsterInstance, log: Callable[[Any], None] | None = None):
-        self.instance, self.log = instance, log or instance.report_runless_asset_event
+    def __init__(self, instance: dg.DagsterInstance, log: Callable[[Any], None] | None = None,
+                 history: dg.AssetKey = MODEL_ALIAS_HISTORY):
+        self.instance, self.log, self.history = instance, log or instance.report_runless_asset_event, history
 
     def record(self, registry: Any, intended: AliasMove, act: Callable[[], AliasMove]) -> AliasMove:
         """Reconcile, record the intent, make the move (`act`), then journal the move it returns."""
         self.reconcile(registry)
-        self.log(dg.AssetObservation(MODEL_ALIAS_HISTORY, description=f"intent: {intended.reason}",
+        self.log(dg.AssetObservation(self.history, description=f"intent: {intended.reason}",
                                      metadata=intended.as_metadata()))
         move = act()
-        self.log(materialization(move))
+        self.log(materialization(move, self.history))
         return move
 
     def move(self, registry: Any, alias: str, to_version: str | None, actor: str, reason: str,
@@ -90,8 +96,8 @@ class Journal:
 
     def reconcile(self, registry: Any) -> list[AliasMove]:
         """Journal whatever the registry holds that the journal does not; returns the moves journalled."""
-        moves = recorded_moves(self.instance)
-        intents = _moves(self.instance.fetch_observations(MODEL_ALIAS_HISTORY, limit=200).records)
+        moves = recorded_moves(self.instance, history=self.history)
+        intents = _moves(self.instance.fetch_observations(self.history, limit=200).records)
         found = []
         for alias in (CHAMPION, CHALLENGER):
             version, tags = registry.alias_tags(alias)
@@ -108,7 +114,7 @@ class Journal:
                     found.append(_recovered(AliasMove(alias, version, version, "", "", "", share), intents,
                                             max((m.at for m in moves), default="")))
         for move in found:
-            self.log(materialization(move))
+            self.log(materialization(move, self.history))
         return found
 
 
@@ -131,5 +137,3 @@ def _recovered(seen: AliasMove, intents: list[AliasMove], after: str) -> AliasMo
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
-
-defs = dg.Definitions(assets=[model_alias_history])

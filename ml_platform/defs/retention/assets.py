@@ -18,10 +18,11 @@ from ml_platform.lib.retention_stores import sweep_archives, sweep_predictions
 from ml_platform.lib.prediction_store import PredictionStore
 from ml_platform.defs.retention.report import report_metadata
 from ml_platform.loop_resources import LoopStorage
+from ml_platform.model_scope import ModelScope
 from ml_platform.resources import PlatformStorage
 
 HOUR = 3600.0
-RESOURCES = {"retention", "dataset", "storage", "loop_storage", "mlflow_tracking", "bento_store", "json_io_manager"}
+RESOURCES = {"retention", "storage", "loop_storage", "mlflow_tracking", "bento_store", "json_io_manager"}
 
 
 class RetentionRun(dg.Config):
@@ -32,72 +33,77 @@ class RetentionRun(dg.Config):
     dry_run: bool = False
 
 
-def _reference(context: dg.AssetExecutionContext) -> dict | None:
+def _reference(context: dg.AssetExecutionContext, model: ModelScope) -> dict | None:
     """The current reference_profile's value, as drift reads it (None before the first retrain)."""
     try:
         return context.resources.json_io_manager.load_input(dg.build_input_context(
-            asset_key=dg.AssetKey("reference_profile"), instance=context.instance))
+            asset_key=model.key("reference_profile"), instance=context.instance))
     except FileNotFoundError:
         return None
 
 
-@dg.asset(group_name="maintenance", kinds={"python", "mlflow", "bentoml"}, owners=["team:ml-platform"],
-          code_version="1", pool="retention", required_resource_keys=RESOURCES)
-def retention_report(context: dg.AssetExecutionContext, config: RetentionRun) -> dg.MaterializeResult:
-    """Deletes what the retention policy allows and nothing anything still needs: per kind, the files
-    removed (count, bytes), the oldest kept, and what was old enough but refused, with why."""
-    resources = context.resources  # the reference profile is read through its IO manager, so by key
-    retention: RetentionSettings = resources.retention
-    storage: PlatformStorage = resources.storage
-    loop_storage: LoopStorage = resources.loop_storage
-    policy, spec, root, dry = retention.policy(), resources.dataset.load(), storage.root, config.dry_run
-    now = datetime.fromisoformat(config.now).timestamp() if config.now else time.time()
-    logs, reports = loop_storage.inference_log_path, root / "reports"
-    reference = _reference(context)
-    # A challenger's live comparison reads consumed files since it was set, for up to promotion.max_hours.
-    consumed_before = cutoff(policy.consumed_log_days, now)
-    if consumed_before is not None:
-        consumed_before = min(consumed_before, now - (spec.promotion.max_hours + 1) * HOUR)
-    pending = [*listed(logs, f"*{CLOSED_SUFFIX}"), *listed(logs, f"*{OPEN_SUFFIX}")]
-    swept = [
-        sweep("consumed_logs", listed(logs / CONSUMED_DIR, f"*{CLOSED_SUFFIX}"), consumed_before, nothing_protected, dry),
-        sweep("pending_logs", pending, consumed_before, lambda _: LABEL_WAIT, dry),
-        sweep("unreadable_logs", listed(logs / UNREADABLE_DIR), cutoff(policy.unreadable_log_days, now),
-              nothing_protected, dry),
-        sweep("label_files", listed(loop_storage.labels_path, "*.csv"), cutoff(policy.label_days, now),
-              label_protection(pending), dry),
-        _landed(context, spec, storage, cutoff(policy.landed_days, now), dry),
-        sweep("drift_reports", listed(reports / "drift", "*.html"), cutoff(policy.drift_report_days, now),
-              nothing_protected, dry),
-        sweep("evaluation_plots", listed(reports / "evaluation", "*.png"), cutoff(policy.evaluation_plot_days, now),
-              nothing_protected, dry),
-        sweep("reference_samples", listed(reports / "reference", "*.parquet"),
-              cutoff(policy.reference_sample_days, now), _current_sample(reference), dry),
-    ]
-    predictions_before = cutoff(policy.prediction_days, now)
-    if predictions_before is not None:  # a challenger's decision reads the store since it was set
-        predictions_before = min(predictions_before, now - (spec.promotion.max_hours + 1) * HOUR)
-    waiting = {f.path.name.removesuffix(CLOSED_SUFFIX) for f in pending}
-    swept += sweep_predictions(PredictionStore(loop_storage.predictions_path), predictions_before, waiting, dry)
-    registry = resources.mlflow_tracking.registry()
-    needed = needed_versions(context.instance, registry, reference, policy.rollback_depth)
-    versions, left = prune_registry(registry, needed, policy.model_versions, dry)
-    home = resources.bento_store.home_path
-    swept += [versions, prune_models(home, spec.name, left, dry), prune_bentos(home, spec.name, needed, policy.bentos, dry),
-              sweep_archives(root / "bentos" / spec.name, needed, policy.bentos, dry)]
-    for outcome in swept:
-        context.log.info(f"{outcome.kind}: {outcome.metadata()}")
-    return dg.MaterializeResult(metadata=report_metadata(swept, policy, dry))
+def retention_report_asset(model: ModelScope) -> dg.AssetsDefinition:
+    @dg.asset(key=model.key("retention_report"), group_name=model.named("maintenance"),
+              kinds={"python", "mlflow", "bentoml"}, owners=["team:ml-platform"], code_version="1",
+              pool=model.named("retention"), required_resource_keys=RESOURCES)
+    def retention_report(context: dg.AssetExecutionContext, config: RetentionRun) -> dg.MaterializeResult:
+        """Deletes what the retention policy allows and nothing anything still needs: per kind, the files
+        removed (count, bytes), the oldest kept, and what was old enough but refused, with why."""
+        resources = context.resources  # the reference profile is read through its IO manager, so by key
+        retention: RetentionSettings = resources.retention
+        storage: PlatformStorage = resources.storage.scoped(model)
+        loop_storage: LoopStorage = resources.loop_storage.scoped(model)
+        policy, spec, root, dry = retention.policy(), model.spec(), storage.root, config.dry_run
+        now = datetime.fromisoformat(config.now).timestamp() if config.now else time.time()
+        logs, reports = loop_storage.inference_log_path, root / "reports"
+        reference = _reference(context, model)
+        # A challenger's live comparison reads consumed files since it was set, for up to promotion.max_hours.
+        consumed_before = cutoff(policy.consumed_log_days, now)
+        if consumed_before is not None:
+            consumed_before = min(consumed_before, now - (spec.promotion.max_hours + 1) * HOUR)
+        pending = [*listed(logs, f"*{CLOSED_SUFFIX}"), *listed(logs, f"*{OPEN_SUFFIX}")]
+        swept = [
+            sweep("consumed_logs", listed(logs / CONSUMED_DIR, f"*{CLOSED_SUFFIX}"), consumed_before, nothing_protected, dry),
+            sweep("pending_logs", pending, consumed_before, lambda _: LABEL_WAIT, dry),
+            sweep("unreadable_logs", listed(logs / UNREADABLE_DIR), cutoff(policy.unreadable_log_days, now),
+                  nothing_protected, dry),
+            sweep("label_files", listed(loop_storage.labels_path, "*.csv"), cutoff(policy.label_days, now),
+                  label_protection(pending), dry),
+            _landed(context, model, storage, cutoff(policy.landed_days, now), dry),
+            sweep("drift_reports", listed(reports / "drift", "*.html"), cutoff(policy.drift_report_days, now),
+                  nothing_protected, dry),
+            sweep("evaluation_plots", listed(reports / "evaluation", "*.png"), cutoff(policy.evaluation_plot_days, now),
+                  nothing_protected, dry),
+            sweep("reference_samples", listed(reports / "reference", "*.parquet"),
+                  cutoff(policy.reference_sample_days, now), _current_sample(reference), dry),
+        ]
+        predictions_before = cutoff(policy.prediction_days, now)
+        if predictions_before is not None:  # a challenger's decision reads the store since it was set
+            predictions_before = min(predictions_before, now - (spec.promotion.max_hours + 1) * HOUR)
+        waiting = {f.path.name.removesuffix(CLOSED_SUFFIX) for f in pending}
+        swept += sweep_predictions(PredictionStore(loop_storage.predictions_path), predictions_before, waiting, dry)
+        registry = resources.mlflow_tracking.registry(spec.name)
+        needed = needed_versions(context.instance, model, registry, reference, policy.rollback_depth)
+        versions, left = prune_registry(registry, needed, policy.model_versions, dry)
+        home = resources.bento_store.home_path
+        swept += [versions, prune_models(home, spec.name, left, dry), prune_bentos(home, spec.name, needed, policy.bentos, dry),
+                  sweep_archives(root / "bentos" / spec.name, needed, policy.bentos, dry)]
+        for outcome in swept:
+            context.log.info(f"{outcome.kind}: {outcome.metadata()}")
+        return dg.MaterializeResult(metadata=report_metadata(swept, policy, dry))
+
+    return retention_report
 
 
-def _landed(context, spec, storage: PlatformStorage, before: float | None, dry: bool) -> Swept:
+def _landed(context, model: ModelScope, storage: PlatformStorage, before: float | None, dry: bool) -> Swept:
     """Landed batch files, only under the storage root: a folder source elsewhere is the user's own data."""
+    spec = model.spec()
     folder = storage.landing_dir(spec)
     files = listed(folder, spec.landing_pattern)
     if not str(folder).startswith(str(storage.root / "landing")):
         return sweep("landed_files", files, before, lambda _: "a folder source outside the storage root", dry)
     old = [f for f in files if before is not None and f.modified < before]
-    return sweep("landed_files", files, before, landed_protection(context.instance, spec, old), dry)
+    return sweep("landed_files", files, before, landed_protection(context.instance, model, old), dry)
 
 
 def _current_sample(reference: dict | None):
@@ -105,7 +111,8 @@ def _current_sample(reference: dict | None):
     return lambda listed_file: CURRENT_REFERENCE if name and listed_file.path.name == name else None
 
 
-retention_schedule = dg.ScheduleDefinition(
-    name="daily_retention", target=retention_report, cron_schedule="30 3 * * *", execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Applies the retention policy once a day, at a quiet hour.")
+def retention_schedule(model: ModelScope) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=model.named("daily_retention"), target=model.selection("retention_report"), cron_schedule="30 3 * * *",
+        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING, tags=model.tags,
+        description="Applies the retention policy once a day, at a quiet hour.")

@@ -19,7 +19,7 @@ from ml_platform.defs.training.window import window_from_records
 from ml_platform.lib.registry import CHALLENGER, CHAMPION
 from ml_platform.lib.retention_files import Listed
 from ml_platform.lib.retention_models import rollback_targets
-from ml_platform.lib.spec import DatasetSpec
+from ml_platform.model_scope import ModelScope
 
 IN_WINDOW = "in the training window"
 NOT_INGESTED = "ingestion not finished (no raw_data materialized since the file was written)"
@@ -30,17 +30,18 @@ CLOCK_MARGIN_SECONDS = 3600.0  # as closed_files_since: storage and writers may 
 _STAMP = re.compile(r"^inference-(\d{8}T\d{6}\.\d{6})-")
 
 
-def landed_protection(instance: dg.DagsterInstance, spec: DatasetSpec, old: list[Listed]) -> Callable[[Listed], str | None]:
+def landed_protection(instance: dg.DagsterInstance, model: ModelScope,
+                      old: list[Listed]) -> Callable[[Listed], str | None]:
     """Keep the batches `training_set` would read and any file whose ingestion has not succeeded since it
     was written (new content under an old name counts as not ingested)."""
-    window = set(window_from_records(instance, spec).batches)
-    keys = {f.path.name for f in old}
+    window = set(window_from_records(instance, model, model.spec()).batches)
+    keys, raw_data = {f.path.name for f in old}, model.key("raw_data")
     ids = instance.get_latest_storage_id_by_partition(
-        dg.AssetKey("raw_data"), dg.DagsterEventType.ASSET_MATERIALIZATION, keys) if keys else {}
+        raw_data, dg.DagsterEventType.ASSET_MATERIALIZATION, keys) if keys else {}
     ingested_at = {}
     if ids:
         records = instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("raw_data"), storage_ids=list(ids.values())), limit=len(ids)).records
+            asset_key=raw_data, storage_ids=list(ids.values())), limit=len(ids)).records
         ingested_at = {r.asset_materialization.partition: r.timestamp for r in records}
 
     def protect(listed: Listed) -> str | None:
@@ -72,14 +73,15 @@ def label_protection(pending: list[Listed]) -> Callable[[Listed], str | None]:
     return lambda listed: PENDING_LABELS if listed.modified >= since else None
 
 
-def needed_versions(instance: dg.DagsterInstance, registry: Any, reference: dict | None, depth: int) -> dict[str, str]:
+def needed_versions(instance: dg.DagsterInstance, model: ModelScope, registry: Any, reference: dict | None,
+                    depth: int) -> dict[str, str]:
     """Version -> why it must stay: the aliases, the rollback targets, the drift reference's model."""
     champion, challenger = registry.champion_version(), registry.alias_version(CHALLENGER)
     needed = {}
     if reference and reference.get("model", {}).get("version"):
         needed[str(reference["model"]["version"])] = "the drift reference's model"
     previous = registry.version_tags(champion).get("previous_champion", "") if champion else ""
-    for version in rollback_targets(recorded_moves(instance), champion, previous, depth):
+    for version in rollback_targets(recorded_moves(instance, history=model.key("model_alias_history")), champion, previous, depth):
         needed[version] = "a rollback target"
     if challenger:
         needed[challenger] = CHALLENGER

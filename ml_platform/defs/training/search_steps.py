@@ -24,7 +24,7 @@ from ml_platform.lib.modeling import ESTIMATORS, candidates
 from ml_platform.lib.search import PARALLEL_FROM_ROWS, Fits, Scored, advance, rung_rows
 from ml_platform.lib.spec import DatasetSpec
 from ml_platform.lib.training_set import SPLIT
-from ml_platform.resources import DatasetResource
+from ml_platform.model_scope import ModelScope
 
 FAMILIES = tuple(ESTIMATORS)
 JSON = "json_io_manager"  # never pickle between steps (a step may run in another pod)
@@ -54,31 +54,32 @@ def _candidate(estimator: str, params: dict, rows: int, siblings: int) -> dict:
     return {"estimator": estimator, "params": params, "rows": rows, "siblings": siblings}
 
 
-@dg.op(out={"plan": dg.Out(dict, io_manager_key=JSON),
-            **{family: dg.DynamicOut(dict, io_manager_key=JSON) for family in FAMILIES}},
-       tags=PLAN_OP_TAGS, retry_policy=TRANSIENT_RETRY)
-def plan_search(context: dg.OpExecutionContext, config: TrainingConfig, training_set: pd.DataFrame,
-                dataset: DatasetResource):
-    """Every candidate of the grid, each a step of its own on the screening rung's rows."""
-    spec = dataset.load()
-    rows, space = int((training_set[SPLIT] == "train").sum()), config.search_space()
-    pool = list(candidates(space))
-    rungs = rung_rows(rows, len(pool), config.halving_factor, config.min_rung_rows)
-    context.log.info(f"{len(pool)} candidates of {spec.name} on rungs of {rungs} rows")
-    yield dg.Output({"space": space, "rungs": rungs, "started": time.time(), "candidates": len(pool)}, "plan",
-                    metadata={"candidates": len(pool), "rung_rows": dg.MetadataValue.json(rungs)})
-    for index, (estimator, params) in enumerate(pool):
-        yield dg.DynamicOutput(_candidate(estimator, params, rungs[0], len(pool)), output_name=estimator,
-                               mapping_key=f"c{index}")
+def _plan_op(model: ModelScope) -> dg.OpDefinition:
+    @dg.op(name=model.named("plan_search"), out={"plan": dg.Out(dict, io_manager_key=JSON),
+           **{family: dg.DynamicOut(dict, io_manager_key=JSON) for family in FAMILIES}},
+           tags=PLAN_OP_TAGS, retry_policy=TRANSIENT_RETRY)
+    def plan_search(context: dg.OpExecutionContext, config: TrainingConfig, training_set: pd.DataFrame):
+        """Every candidate of the grid, each a step of its own on the screening rung's rows."""
+        spec = model.spec()
+        rows, space = int((training_set[SPLIT] == "train").sum()), config.search_space()
+        pool = list(candidates(space))
+        rungs = rung_rows(rows, len(pool), config.halving_factor, config.min_rung_rows)
+        context.log.info(f"{len(pool)} candidates of {spec.name} on rungs of {rungs} rows")
+        yield dg.Output({"space": space, "rungs": rungs, "started": time.time(), "candidates": len(pool)}, "plan",
+                        metadata={"candidates": len(pool), "rung_rows": dg.MetadataValue.json(rungs)})
+        for index, (estimator, params) in enumerate(pool):
+            yield dg.DynamicOutput(_candidate(estimator, params, rungs[0], len(pool)), output_name=estimator,
+                                   mapping_key=f"c{index}")
+
+    return plan_search
 
 
-def _score_op(family: str) -> dg.OpDefinition:
-    @dg.op(name=f"score_{family}", out=dg.Out(dict, io_manager_key=JSON), tags=CANDIDATE_OP_TAGS[family],
-           retry_policy=TRANSIENT_RETRY)
-    def score(context: dg.OpExecutionContext, candidate: dict, training_set: pd.DataFrame,
-              dataset: DatasetResource) -> dg.Output[dict]:
+def _score_op(model: ModelScope, family: str) -> dg.OpDefinition:
+    @dg.op(name=model.named(f"score_{family}"), out=dg.Out(dict, io_manager_key=JSON),
+           tags=CANDIDATE_OP_TAGS[family], retry_policy=TRANSIENT_RETRY)
+    def score(context: dg.OpExecutionContext, candidate: dict, training_set: pd.DataFrame) -> dg.Output[dict]:
         """One candidate cross-validated on its rung's rows, its folds at once on the step's CPUs."""
-        spec = dataset.load()
+        spec = model.spec()
         x, y = train_rows(training_set, spec)
         cpus = step_cpus(context, spec.training.cpus, candidate["siblings"]) if len(x) >= PARALLEL_FROM_ROWS else 1
         with Fits(spec, x, y, min(cpus, spec.training.cv_folds)) as fits:
@@ -89,36 +90,44 @@ def _score_op(family: str) -> dg.OpDefinition:
             "estimator": scored.estimator, "params": dg.MetadataValue.json(scored.params), "rows": scored.rows,
             f"cv_{spec.thresholds.metric}": scored.cv_score, "cv_std": scored.cv_std, "cpus": scored.cpus,
             "fit_seconds": round(scored.fit_seconds, 1), "peak_rss_mib": scored.peak_rss_mib, "error": scored.error})
+
     return score
 
 
-SCORE_OPS = {family: _score_op(family) for family in FAMILIES}
+def _choose_op(model: ModelScope) -> dg.OpDefinition:
+    @dg.op(name=model.named("choose_finalists"), ins={"plan": dg.In(dict), **{f: dg.In(list) for f in FAMILIES}},
+           out={"screened": dg.Out(list, io_manager_key=JSON),
+                **{family: dg.DynamicOut(dict, io_manager_key=JSON) for family in FAMILIES}},
+           # Never used: the graph's output asks run config for "io_manager", and a job subset (the UI's
+           # "Materialize selected") keeps only the resources its ops require (dagster 1.13), so one op requires it.
+           required_resource_keys={"io_manager"})
+    def choose_finalists(context: dg.OpExecutionContext, plan: dict, **screened: list[dict]):
+        """The best of the screening rung go on to every training row, each a step of its own again."""
+        rung = [Scored(**s) for family in FAMILIES for s in screened[family]]
+        first, last = plan["rungs"][0], plan["rungs"][-1]
+        finalists = advance(rung, first, last)
+        context.log.info(f"{len(finalists)} of {len(rung)} candidates go on from {first} to {last} rows")
+        yield dg.Output([asdict(s) for s in rung], "screened")
+        for index, scored in enumerate(finalists):
+            yield dg.DynamicOutput(_candidate(scored.estimator, scored.params, last, len(finalists)),
+                                   output_name=scored.estimator, mapping_key=f"f{index}")
+
+    return choose_finalists
 
 
-@dg.op(ins={"plan": dg.In(dict), **{family: dg.In(list) for family in FAMILIES}},
-       out={"screened": dg.Out(list, io_manager_key=JSON),
-            **{family: dg.DynamicOut(dict, io_manager_key=JSON) for family in FAMILIES}},
-       # Never used: the graph's output asks run config for "io_manager", and a job subset (the UI's
-       # "Materialize selected") keeps only the resources its ops require (dagster 1.13), so one op requires it.
-       required_resource_keys={"io_manager"})
-def choose_finalists(context: dg.OpExecutionContext, plan: dict, **screened: list[dict]):
-    """The best of the screening rung go on to every training row, each a step of its own again."""
-    rung = [Scored(**s) for family in FAMILIES for s in screened[family]]
-    first, last = plan["rungs"][0], plan["rungs"][-1]
-    finalists = advance(rung, first, last)
-    context.log.info(f"{len(finalists)} of {len(rung)} candidates go on from {first} to {last} rows")
-    yield dg.Output([asdict(s) for s in rung], "screened")
-    for index, scored in enumerate(finalists):
-        yield dg.DynamicOutput(_candidate(scored.estimator, scored.params, last, len(finalists)),
-                               output_name=scored.estimator, mapping_key=f"f{index}")
+def search_graph_for(model: ModelScope):
+    """The model's search steps (each op named for the model), composed for `trained_model`'s graph."""
+    plan_search, choose_finalists = _plan_op(model), _choose_op(model)
+    score = {family: _score_op(model, family) for family in FAMILIES}
 
+    def run_on(training_set, rung: str, candidates) -> dict:
+        return {f: getattr(candidates, f).map(lambda c, f=f: score[f].alias(model.named(f"{rung}_{f}"))(
+            c, training_set)).collect() for f in FAMILIES}
 
-def search_graph(training_set):
-    """The fan-out, for `trained_model`'s graph: returns (plan, screened rung, {family: final scores})."""
-    planned = plan_search(training_set)
-    screened = {family: getattr(planned, family).map(
-        lambda c, f=family: SCORE_OPS[f].alias(f"screen_{f}")(c, training_set)).collect() for family in FAMILIES}
-    chosen = choose_finalists(planned.plan, **screened)
-    finals = {family: getattr(chosen, family).map(
-        lambda c, f=family: SCORE_OPS[f].alias(f"final_{f}")(c, training_set)).collect() for family in FAMILIES}
-    return planned.plan, chosen.screened, finals
+    def search_graph(training_set):
+        """The fan-out: returns (plan, screened rung, {family: final scores})."""
+        planned = plan_search(training_set)
+        chosen = choose_finalists(planned.plan, **run_on(training_set, "screen", planned))
+        return planned.plan, chosen.screened, run_on(training_set, "final", chosen)
+
+    return search_graph

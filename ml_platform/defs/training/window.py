@@ -12,18 +12,18 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ml_platform.defs.partitions import batches
 from ml_platform.lib.spec import DatasetSpec
 from ml_platform.lib.training_set import Window, choose_window
+from ml_platform.model_scope import ModelScope
 
 ROW_COUNT = "dagster/row_count"
 
 
-def newest_keys(instance: dg.DagsterInstance, page: int) -> Iterator[list[str]]:
+def newest_keys(instance: dg.DagsterInstance, model: ModelScope, page: int) -> Iterator[list[str]]:
     """The batch keys, newest landed first, `page` at a time (Dagster keeps them in insertion order)."""
     cursor = None
     while True:
-        result = instance.get_paginated_dynamic_partitions(batches.name, limit=page, ascending=False, cursor=cursor)
+        result = instance.get_paginated_dynamic_partitions(model.batches.name, limit=page, ascending=False, cursor=cursor)
         if result.results:
             yield list(result.results)
         if not result.has_more or not result.results:
@@ -31,9 +31,8 @@ def newest_keys(instance: dg.DagsterInstance, page: int) -> Iterator[list[str]]:
         cursor = result.cursor
 
 
-def row_counts(instance: dg.DagsterInstance, asset: str, keys: list[str]) -> dict[str, int]:
+def row_counts(instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: list[str]) -> dict[str, int]:
     """Rows of the newest materialization of each of `keys` that has one (one query for ids, one for records)."""
-    asset_key = dg.AssetKey(asset)
     ids = instance.get_latest_storage_id_by_partition(asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION, set(keys))
     if not ids:
         return {}
@@ -43,14 +42,14 @@ def row_counts(instance: dg.DagsterInstance, asset: str, keys: list[str]) -> dic
             for r in records}
 
 
-def window_from_records(instance: dg.DagsterInstance, spec: DatasetSpec) -> Window:
+def window_from_records(instance: dg.DagsterInstance, model: ModelScope, spec: DatasetSpec) -> Window:
     """The window `choose_window` picks, from the counts of the newest pages of batches only."""
     valid, rejected, order = {}, {}, []
     window = choose_window(valid, rejected, spec, order)
-    for keys in newest_keys(instance, page=max(spec.training.window_batches, 20)):
+    for keys in newest_keys(instance, model, page=max(spec.training.window_batches, 20)):
         order = [*reversed(keys), *order]
-        valid.update(row_counts(instance, "features", keys))
-        rejected.update(row_counts(instance, "rejected_rows", keys))
+        valid.update(row_counts(instance, model.key("features"), keys))
+        rejected.update(row_counts(instance, model.key("rejected_rows"), keys))
         window = choose_window(valid, rejected, spec, order)
         if window.full:
             break
