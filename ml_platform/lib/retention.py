@@ -36,6 +36,7 @@ class RetentionPolicy(BaseModel):
     evaluation_plot_days: Days = Field(default=180, gt=0)  # also an artifact of the candidate's MLflow run
     reference_sample_days: Days = Field(default=90, gt=0)
     prediction_days: Days = Field(default=90, gt=0)  # the prediction store's hours; a challenger reads its own
+    step_output_days: Days = Field(default=30, gt=0)  # runs' step outputs (`assets/<run id>/`): re-execution reads them
     model_versions: int = Field(default=5, ge=1)  # the newest N, so a retrain in flight keeps its candidate
     rollback_depth: int = Field(default=2, ge=1)  # earlier champions `make rollback TO=` can return to
     bentos: int = Field(default=3, ge=1)  # the newest N Bentos of the dataset, beside the protected ones

@@ -49,6 +49,46 @@ def listed(folder: UPath, pattern: str = "*") -> list[Listed]:
     return sorted(found, key=lambda f: f.path.name)
 
 
+def listed_tree(folder: UPath) -> list[Listed]:
+    """Every file under `folder`, at any depth, with its time and size from one listing."""
+    if not is_remote(folder):
+        found = []
+        for parent, _, names in os.walk(folder):
+            for name in names:
+                try:
+                    stat = os.stat(os.path.join(parent, name))
+                except FileNotFoundError:
+                    continue
+                found.append(Listed(UPath(parent) / name, stat.st_mtime, stat.st_size))
+        return sorted(found, key=lambda f: str(f.path))
+    try:
+        entries = folder.fs.find(folder.path, detail=True)
+    except FileNotFoundError:
+        return []
+    return sorted((Listed(UPath(f"{folder.protocol}://{name}", **folder.storage_options),
+                          UPathStatResult.from_info(entry).st_mtime, int(entry.get("size") or 0))
+                   for name, entry in entries.items() if entry.get("type") == "file"), key=lambda f: str(f.path))
+
+
+def subfolders(folder: UPath) -> list[UPath]:
+    """The folders directly in `folder` (on an object store: the common prefixes); [] when it does not exist."""
+    try:
+        return sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name)
+    except FileNotFoundError:
+        return []
+
+
+def remove_empty_folders(folder: UPath) -> None:
+    """A local folder's empty subfolders and itself, once its files are gone (an object store has none)."""
+    if is_remote(folder) or not folder.exists():
+        return
+    for parent, _, _ in sorted(os.walk(folder), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(parent)
+        except OSError:  # not empty: a file was kept
+            pass
+
+
 def remove(path: UPath) -> bool:
     """Delete one file; False if it was already gone (another sweep, a consumer moving it)."""
     try:

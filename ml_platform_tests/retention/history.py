@@ -30,6 +30,8 @@ INGESTED = ["batch-a.csv", "batch-b.csv", *WINDOW]
 VERSIONS = [str(v) for v in range(1, 9)]
 CHAMPION_MOVES = ["1", "2", "4", "5"]  # the journal's champions, oldest first: 5 is champion, 4 and 2 rollback targets
 REFERENCE_MODEL, CHALLENGER_VERSION = "3", "8"
+# Runs whose step outputs lie under assets/<run id>/: finished, still going, and one that wrote them late.
+RUN_DONE, RUN_GOING, RUN_YOUNG = (f"{n}0000000-0000-4000-8000-000000000000" for n in (1, 2, 3))
 BENTOS = ["1", "6", "5", "7"]  # built in this order for these versions: 7 is the newest, 5 the champion's
 
 
@@ -54,7 +56,9 @@ def write_files(root: UPath, landing: UPath, dataset: str) -> tuple[dict[str, UP
            "sample_old": reports / "reference" / "old.parquet",
            "sample_current": reports / "reference" / "current.parquet",
            "partition_old": predictions / "date=2025-01-01" / "hour=00" / "inference-20250101T000000.parquet",
-           "marker_consumed": predictions / "added" / "inference-20250101T000000.000000-1-1-aa-h"}
+           "marker_consumed": predictions / "added" / "inference-20250101T000000.000000-1-1-aa-h",
+           "step_output_old": root / "assets" / RUN_DONE / "trained_model.plan_search" / "plan.json",
+           "step_output_going": root / "assets" / RUN_GOING / "trained_model.plan_search" / "plan.json"}
     for path in old.values():
         write_atomic(path, b"x" * 100)
     for version in BENTOS:  # exported in build order: the newest last
@@ -79,7 +83,8 @@ def write_files(root: UPath, landing: UPath, dataset: str) -> tuple[dict[str, UP
              "drift_young": reports / "drift" / "batch-g.csv.html",
              "plot_young": reports / "evaluation" / "confusion_v8.png",
              "sample_young": reports / "reference" / "young.parquet",
-             "partition_young": predictions / "date=2099-01-01" / "hour=00" / "inference-20990101T000000.parquet"}
+             "partition_young": predictions / "date=2099-01-01" / "hour=00" / "inference-20990101T000000.parquet",
+             "step_output_young": root / "assets" / RUN_YOUNG / "trained_model.plan_search" / "plan.json"}
     for path in young.values():
         write_atomic(path, b"y" * 10)
     return {**old, "pending": pending, "label_after_pending": late_label, **young}, split
@@ -88,6 +93,9 @@ def write_files(root: UPath, landing: UPath, dataset: str) -> tuple[dict[str, UP
 def record_ingestion(instance: dg.DagsterInstance, root: UPath) -> None:
     """Batches a..d ingested (in landing order) with 100 valid rows each, and the current reference profile."""
     instance.add_dynamic_partitions("batches", INGESTED)
+    for run_id, status in ((RUN_DONE, dg.DagsterRunStatus.SUCCESS), (RUN_GOING, dg.DagsterRunStatus.STARTED),
+                           (RUN_YOUNG, dg.DagsterRunStatus.FAILURE)):
+        instance.add_run(dg.DagsterRun(job_name="retrain", run_id=run_id, status=status))
     for key in INGESTED:
         for asset, rows in (("raw_data", 100), ("features", 100), ("rejected_rows", 0)):
             instance.report_runless_asset_event(dg.AssetMaterialization(

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from ml_platform.defs.promotion.alias_history import recorded_moves
-from ml_platform.defs.retention.assets import retention_report_asset
+from ml_platform.defs.retention.assets import RUN_NOT_FINISHED, retention_report_asset
 from ml_platform.model_scope import ModelScope
 from ml_platform.defs.retention.protected import (CURRENT_REFERENCE, IN_WINDOW, LABEL_WAIT, NOT_INGESTED,
                                                   PENDING_LABELS)
@@ -24,9 +24,9 @@ from ml_platform_tests.retention.history import (fill_registry, fill_store, mode
 DAYS = 30
 POLICY = RetentionSettings(**{f"{kind}_days": DAYS for kind in (
     "consumed_log", "unreadable_log", "label", "landed", "drift_report", "evaluation_plot", "reference_sample",
-    "prediction")}, model_versions=2, rollback_depth=2, bentos=1)
+    "prediction", "step_output")}, model_versions=2, rollback_depth=2, bentos=1)
 REMOVED = {"consumed_old", "unreadable_old", "label_old", "batch-a.csv", "batch-b.csv", "drift_old", "plot_old",
-           "sample_old", "partition_old", "marker_consumed", "archive_v1", "archive_v6"}
+           "sample_old", "partition_old", "marker_consumed", "archive_v1", "archive_v6", "step_output_old"}
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_retention_removes_what_the_policy_allows_and_keeps_what_is_needed(histo
         "landed_files": {IN_WINDOW: 2, NOT_INGESTED: 1}, "reference_samples": {CURRENT_REFERENCE: 1},
         "model_versions": {"champion": 1, "a rollback target": 2, "the drift reference's model": 1},
         "bentos": {"built for champion": 1}, "prediction_markers": {"its log file still waits to be consumed": 1},
-        "bento_archives": {"built for champion": 1}}
+        "bento_archives": {"built for champion": 1}, "step_outputs": {RUN_NOT_FINISHED: 1}}
     assert report["landed_files_removed"] == 2 and report["landed_files_removed_bytes"] == 200
     assert report["consumed_logs_kept"] == 1 and report["landed_files_kept"] == 4
 

@@ -1,9 +1,11 @@
 """The retention policy carried out: one asset, run daily by a schedule, that says what it removed."""
 
+import re
 import time
 from datetime import datetime
 
 import dagster as dg
+from upath import UPath
 
 from ml_platform.defs.retention.protected import (CURRENT_REFERENCE, LABEL_WAIT, label_protection,
                                                   landed_protection, needed_versions)
@@ -12,7 +14,7 @@ from ml_platform.lib.inference_batches import UNREADABLE_DIR
 from ml_platform.lib.inference_log import CLOSED_SUFFIX, CONSUMED_DIR, OPEN_SUFFIX
 from ml_platform.lib.retention import Swept, cutoff, nothing_protected, sweep
 from ml_platform.lib.retention_bentos import prune_bentos, prune_models
-from ml_platform.lib.retention_files import listed
+from ml_platform.lib.retention_files import listed, listed_tree, remove_empty_folders, subfolders
 from ml_platform.lib.retention_models import prune_registry
 from ml_platform.lib.retention_stores import sweep_archives, sweep_predictions
 from ml_platform.lib.prediction_store import PredictionStore
@@ -22,6 +24,8 @@ from ml_platform.model_scope import ModelScope
 from ml_platform.resources import PlatformStorage
 
 HOUR = 3600.0
+RUN_FOLDER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+RUN_NOT_FINISHED = "its run is not finished"
 RESOURCES = {"retention", "storage", "loop_storage", "mlflow_tracking", "bento_store", "json_io_manager"}
 
 
@@ -76,6 +80,8 @@ def retention_report_asset(model: ModelScope) -> dg.AssetsDefinition:
                   nothing_protected, dry),
             sweep("reference_samples", listed(reports / "reference", "*.parquet"),
                   cutoff(policy.reference_sample_days, now), _current_sample(reference), dry),
+            _step_outputs(context.instance, resources.storage.root / "assets", cutoff(policy.step_output_days, now),
+                          dry),
         ]
         predictions_before = cutoff(policy.prediction_days, now)
         if predictions_before is not None:  # a challenger's decision reads the store since it was set
@@ -104,6 +110,21 @@ def _landed(context, model: ModelScope, storage: PlatformStorage, before: float 
         return sweep("landed_files", files, before, lambda _: "a folder source outside the storage root", dry)
     old = [f for f in files if before is not None and f.modified < before]
     return sweep("landed_files", files, before, landed_protection(context.instance, model, old), dry)
+
+
+def _step_outputs(instance: dg.DagsterInstance, assets: UPath, before: float | None, dry: bool) -> Swept:
+    """Runs' step outputs (`assets/<run id>/<step>/<output>`, e.g. the search's scores): a run re-executed
+    from failure reads its parent's, so a run not finished keeps its own whatever their age. They are the
+    code location's, not one model's: the first model's sweep takes them, the others find them gone."""
+    runs = {folder.name: listed_tree(folder) for folder in subfolders(assets) if RUN_FOLDER.match(folder.name)}
+    running = {run_id for run_id in runs if (run := instance.get_run_by_id(run_id)) and not run.is_finished}
+    owner = {str(item.path): run_id for run_id, items in runs.items() for item in items}
+    swept = sweep("step_outputs", [item for items in runs.values() for item in items], before,
+                  lambda item: RUN_NOT_FINISHED if owner[str(item.path)] in running else None, dry)
+    if not dry:
+        for run_id in set(runs) - running:
+            remove_empty_folders(assets / run_id)
+    return swept
 
 
 def _current_sample(reference: dict | None):

@@ -32,6 +32,7 @@ class RetentionSettings(dg.ConfigurableResource):
     evaluation_plot_days: float | None = _DEFAULT.evaluation_plot_days
     reference_sample_days: float | None = _DEFAULT.reference_sample_days
     prediction_days: float | None = _DEFAULT.prediction_days
+    step_output_days: float | None = _DEFAULT.step_output_days
     model_versions: int = _DEFAULT.model_versions
     rollback_depth: int = _DEFAULT.rollback_depth
     bentos: int = _DEFAULT.bentos
