@@ -62,10 +62,6 @@ class ModelScope:
         return dg.AssetSelection.assets(*(self.key(a) for a in assets))
 
     @property
-    def prefix(self) -> list[str]:
-        return [self.name] if self.name else []
-
-    @property
     def batches(self) -> dg.DynamicPartitionsDefinition:
         """One dynamic partition per landed batch file of this model, keyed by the file's name."""
         return dg.DynamicPartitionsDefinition(name=self.named("batches"))
