@@ -98,11 +98,14 @@ def summary(instance: dg.DagsterInstance, model: ModelScope) -> list[str]:
 
 
 def closing(failed: list[str], models: list[ModelScope]) -> list[str]:
-    serve = "make serve" if len(models) == 1 and not models[0].name else "make serve MODEL=" + models[0].name
-    return ["", "Failed runs: " + ", ".join(failed) if failed else "All runs succeeded.",
-            "", "Open the UI:        make ui         -> http://127.0.0.1:3000",
-            "Open MLflow:        make mlflow-ui  -> http://127.0.0.1:5000",
-            f"Serve a champion:   {serve}  -> http://127.0.0.1:3001", ""]
+    serve = f"make serve MODEL={models[0].name}" if models and models[0].name else "make serve"
+    lines = ["", "Failed runs: " + ", ".join(failed) if failed else "All runs succeeded.",
+             "", "Open the UI:        make ui         -> http://127.0.0.1:3000",
+             "Open MLflow:        make mlflow-ui  -> http://127.0.0.1:5000",
+             f"Serve a champion:   {serve}  -> http://127.0.0.1:3001"]
+    if len(models) > 1:
+        lines.append(f"Serve every model:  make serve-all  -> http://127.0.0.1:3001 to :{3000 + len(models)}")
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -117,7 +120,12 @@ def main() -> None:
     models, failed, lines = models_of(defs), [], ["", "ml_platform: summary"]
     with dg.DagsterInstance.get() as instance:
         for model in models:
-            failed += run_platform(defs, instance, model)
+            try:
+                failed += run_platform(defs, instance, model)
+            except SystemExit as exc:  # nothing to ingest for this model: say so, and go on with the others
+                lines += ["", f"Model {model.label}: {exc}"]
+                failed.append(f"{model.label} (nothing landed)")
+                continue
             lines += summary(instance, model)
     broken = broken_models(defs)
     lines += [line for name, error in broken.items() for line in ("", f"Model {name}: not loaded: {error}")]
