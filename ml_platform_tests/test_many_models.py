@@ -188,3 +188,23 @@ def test_one_models_frequent_runs_never_hold_another_models_lane(sandbox, tmp_pa
         chosen = daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)
         assert [r.run_id for r in chosen] == [other.run_id], "iris's lane is free; customer_segmentation's is held"
         assert waiting.tags["ml_platform/lane"] == "customer_segmentation__frequent"
+
+
+def test_a_models_folders_are_its_own_and_the_makefile_env_names_them(tmp_path):
+    """The loop's folders of a component model sit under `<root>/<model>/`, where `make serve MODEL=` points
+    the service's log (`model_env`); the shortcut's stay where they were."""
+    import subprocess
+    import sys
+
+    from ml_platform.loop_resources import LoopStorage
+
+    root = tmp_path / "data"
+    loop = LoopStorage(storage_root=str(root))
+    iris = loop.scoped(ModelScope("x.yaml", "iris"))
+    assert (iris.inference_log_path, iris.labels_path, iris.predictions_path) == (
+        root / "iris" / "inference_log", root / "iris" / "labels", root / "iris" / "predictions")
+    assert loop.scoped(ModelScope("x.yaml")) is loop
+    env = {k: v for k, v in os.environ.items() if k != "ML_PLATFORM_DATASET"} | {"ML_PLATFORM_STORAGE": str(root)}
+    printed = subprocess.run([sys.executable, "-m", "ml_platform.model_env", "iris"], env=env, cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    assert f"export ML_PLATFORM_STORAGE=file://{root / 'iris'}" in printed and "export ML_PLATFORM_MODEL=iris" in printed
