@@ -27,7 +27,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui mlflow-ui serve serve-all export-bento new-model clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-training wrk soak
+.PHONY: run test ui mlflow-ui serve serve-all export-bento new-model k8s-manifests clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-training wrk soak
 
 install: $(STAMP)
 
@@ -96,6 +96,10 @@ export-bento: state
 new-model: $(STAMP)
 	@test -n "$(NAME)" -a -n "$(DATA)" -a -n "$(TARGET)" || { echo "usage: make new-model NAME=churn DATA=path/to/churn.csv TARGET=churned"; exit 2; }
 	$(BIN)/python -m ml_platform.new_model "$(NAME)" "$(DATA)" "$(TARGET)"
+
+# The cluster's manifests from the model list and deploy/images.env: one Bento per model (deploy/README.md).
+k8s-manifests: $(STAMP)
+	$(BIN)/python deploy/models.py && $(BIN)/python deploy/images.py && $(BIN)/python deploy/models.py --check
 
 simulate-drift: state
 	$(MODEL_ENV) && $(BIN)/python -m ml_platform.simulate

@@ -16,7 +16,7 @@ from ml_platform.io_managers import JsonIOManager, ParquetIOManager
 from ml_platform.k8s import platform_executor
 from ml_platform.lib.storage import STORAGE_ENV
 from ml_platform.loop_resources import loop_resources
-from ml_platform.model_scope import ModelScope
+from ml_platform.model_scope import ModelScope, models_of
 from ml_platform.resources import BentoStore, DatasetResource, MlflowTracking, PlatformStorage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -70,7 +70,19 @@ def declared_models() -> dg.Definitions | None:
     """The models declared under `defs/` as components, or None when `ML_PLATFORM_DATASET` names one spec."""
     if os.environ.get(ENV["spec_path"]):
         return None
+    return component_models()
+
+
+def component_models() -> dg.Definitions:
+    """Every model declared under `defs/` as a component (what the cluster runs: deploy/models.py)."""
     return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+def environment_models() -> list[ModelScope]:
+    """The models this environment runs: the shortcut's one spec, else every declared component model."""
+    if spec_path := os.environ.get(ENV["spec_path"]):
+        return [ModelScope(spec_path)]
+    return models_of(declared_models())
 
 
 @dg.definitions

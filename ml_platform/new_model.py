@@ -35,7 +35,9 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(folder, ignore_errors=True)  # it did not exist before: leave nothing half-written
         print(f"cannot infer a spec: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {folder}/defs.yaml and spec.yaml (from {csv}); check the template, then `make run`")
+    print(f"wrote {folder}/defs.yaml and spec.yaml (from {csv}); check the template, then `make run`.\n"
+          f"For Kubernetes: add BENTO_IMAGE_{folder.name.upper()} to deploy/images.env, then `make k8s-manifests` "
+          "(deploy/README.md, \"Many models\")")
     return 0
 
 

@@ -5,8 +5,9 @@
 On Kubernetes the Job `mlflow-identities` (deploy/k8s/base/mlflow-identities.yaml) runs it after every
 `kubectl apply`; it is idempotent, and a password changed in an identity's Secret takes effect here.
 It reads MLFLOW_TRACKING_URI, the admin's MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, and for
-each kind in GRANTS ML_PLATFORM_REGISTRY_<KIND>_USERNAME and _PASSWORD. The registered model named by
-ML_PLATFORM_DATASET's spec is created by the admin, so no identity can take the name first.
+each kind in GRANTS ML_PLATFORM_REGISTRY_<KIND>_USERNAME and _PASSWORD. The registered model of every
+model the code location declares (or of ML_PLATFORM_DATASET's spec) is created by the admin, so no
+identity can take the name first.
 """
 
 from __future__ import annotations
@@ -54,11 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     admin = Credentials(os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
     identities = {kind: Credentials(*(os.environ[name] for name in identity_variables(kind))) for kind in GRANTS}
-    models = []
-    if spec_path := os.environ.get("ML_PLATFORM_DATASET"):
-        from ml_platform.lib.spec import load_spec
+    from ml_platform.definitions import environment_models
 
-        models.append(load_spec(spec_path).name)
+    models = [model.spec().name for model in environment_models()]
     done = provision(uri, admin, identities, models)
     for kind, identity in identities.items():
         print(f"{identity.username}: {done[identity.username]}, role {role_name(kind)}")

@@ -21,7 +21,7 @@ RULES = HERE / "ml-platform.rules.yml"
 DASHBOARD = HERE / "grafana-dashboard.json"
 PROMETHEUS_RULE = HERE.parent / "k8s" / "base" / "monitoring-rules.yaml"
 
-BENTO = 'job="ml-platform-bento"'
+BENTO = 'job="ml-platform-bento", model=~"$model"'  # every model's Bento, labelled with its model on scrape
 PREDICT = f'{BENTO}, endpoint="/predict"'
 QUALITY = 'job="ml_platform_quality", dataset=~"$dataset"'
 RATE = "$__rate_interval"
@@ -41,7 +41,7 @@ def _ratio(status: str) -> str:
 # (title, panel type, unit, [(PromQL, legend)])
 PANELS = [
     ("Request rate by status", "timeseries", "reqps",
-     [(f"sum by (status) (rate(ml_platform_request_duration_seconds_count{{{PREDICT}}}[{RATE}]))", "{{status}}")]),
+     [(f"sum by (model, status) (rate(ml_platform_request_duration_seconds_count{{{PREDICT}}}[{RATE}]))", "{{model}} {{status}}")]),
     ("Latency of /predict", "timeseries", "s", _quantiles("ml_platform_request_duration_seconds", f'{PREDICT}, status="200"')),
     ("Error ratio", "timeseries", "percentunit", [(_ratio("4.."), "4xx"), (_ratio("5.."), "5xx")]),
     ("Refused requests by reason", "timeseries", "reqps",
@@ -50,7 +50,8 @@ PANELS = [
     ("Predictions by class", "timeseries", "short",
      [(f'sum by (label) (rate(ml_platform_predictions_total{{{BENTO}, role="champion"}}[{RATE}]))', "{{label}}")]),
     ("Served model version", "stat", "none",
-     [(f'max by (model_version, data_version) (ml_platform_model_info{{{BENTO}, role="champion"}})', "v{{model_version}} data {{data_version}}")]),
+     [(f'max by (model, model_version, data_version) (ml_platform_model_info{{{BENTO}, role="champion"}})',
+       "{{model}} v{{model_version}} data {{data_version}}")]),
     ("Registry champion", "stat", "none", [(f"ml_platform_champion_version{{{QUALITY}}}", "{{dataset}}")]),
     ("Live score on labelled traffic", "timeseries", "percentunit",
      [(f"ml_platform_live_score{{{QUALITY}}}", "{{metric}}"),
@@ -77,9 +78,14 @@ def dashboard() -> dict:
     datasets = {"type": "query", "name": "dataset", "label": "dataset", "datasource": source, "refresh": 2,
                 "query": {"query": 'label_values(push_time_seconds{job="ml_platform_quality"}, dataset)', "refId": "datasets"},
                 "includeAll": True, "multi": True, "current": {"text": "All", "value": "$__all"}}
+    # The models whose Bentos are scraped; "All" is a regex that also matches series with no model label
+    # (a local `make serve`, the single-model shortcut).
+    models = {"type": "query", "name": "model", "label": "model", "datasource": source, "refresh": 2,
+              "query": {"query": 'label_values(up{job="ml-platform-bento"}, model)', "refId": "models"},
+              "includeAll": True, "multi": True, "allValue": ".*", "current": {"text": "All", "value": "$__all"}}
     return {"uid": "ml-platform", "title": "ml_platform: serving and model quality", "tags": ["ml_platform"],
             "schemaVersion": 39, "editable": True, "refresh": "30s", "time": {"from": "now-6h", "to": "now"},
-            "templating": {"list": [{"type": "datasource", "name": "datasource", "query": "prometheus"}, datasets]},
+            "templating": {"list": [{"type": "datasource", "name": "datasource", "query": "prometheus"}, models, datasets]},
             "panels": panels}
 
 

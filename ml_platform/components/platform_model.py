@@ -39,10 +39,10 @@ class NewModel(dg.Scaffolder[NewModelParams]):
 
     def scaffold(self, request: dg.ScaffoldRequest[NewModelParams]) -> None:
         params, folder = request.params, Path(request.target_path)
+        if params.csv and not params.target:
+            raise ValueError("name the column to predict: --target (dg) or TARGET= (make new-model)")
         folder.mkdir(parents=True, exist_ok=True)
         if params.csv:
-            if not params.target:
-                raise ValueError("name the column to predict: target")
             csv = Path(params.csv)
             spec, left_out = infer_spec(csv, dagster_name(folder.name), params.target)
             (folder / "spec.yaml").write_text(spec_yaml(spec, csv, left_out))

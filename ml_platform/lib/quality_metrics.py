@@ -29,6 +29,7 @@ class Quality:
     last_landed: float | None = None  # when the newest batch was taken in (Unix seconds)
     retrain: dict | None = field(default=None)  # {"success", "finished", "last_success"} of finished retrains
     challenger: dict | None = None  # {"version", "difference", "labelled", "tolerance", "decided"} of a live evaluation
+    model: str = ""  # a component model's name: pushed as the `model` label, as the Bentos' series carry it
 
 
 def _gauge(registry: CollectorRegistry, name: str, doc: str, value: float, **labels: str) -> None:
@@ -95,5 +96,5 @@ def registry_for(quality: Quality) -> CollectorRegistry:
 
 def push(url: str, quality: Quality, timeout: float = 5.0) -> None:
     """Replace this dataset's group on the Pushgateway at `url`; raises on any failure (the caller decides)."""
-    push_to_gateway(url, job=JOB, registry=registry_for(quality), grouping_key={"dataset": quality.dataset},
-                    timeout=timeout)
+    group = {"dataset": quality.dataset, **({"model": quality.model} if quality.model else {})}
+    push_to_gateway(url, job=JOB, registry=registry_for(quality), grouping_key=group, timeout=timeout)

@@ -89,17 +89,19 @@ class Registry:
             data, metadata = Path(files[0]).read_bytes(), Model.load(files[1]).metadata or {}
         return loads_verified(data, recorded, where), dict(metadata)
 
-def from_environment(command: str) -> tuple[Registry, str] | None:
-    """The registry of the current dataset and the BentoML home, as the Makefile sets them for `command`;
-    None (with the reason on stderr) when they are not set."""
+def from_environment(command: str, spec_path: str | None = None) -> tuple[Registry, str] | None:
+    """The registry of the spec's model (by default ML_PLATFORM_DATASET's) and the BentoML home, as the
+    Makefile sets them for `command`; None (with the reason on stderr) when they are not set."""
     import os
     import sys
 
     from ml_platform.lib.spec import load_spec
 
-    missing = [n for n in ("MLFLOW_TRACKING_URI", "BENTOML_HOME", "ML_PLATFORM_DATASET") if not os.environ.get(n)]
-    if missing:
-        print(f"Set {missing} (the Makefile does): run this through `{command}`.", file=sys.stderr)
+    spec_path = spec_path or os.environ.get("ML_PLATFORM_DATASET")
+    missing = [n for n in ("MLFLOW_TRACKING_URI", "BENTOML_HOME") if not os.environ.get(n)]
+    if missing or not spec_path:
+        print(f"Set {missing or ['ML_PLATFORM_DATASET']} (the Makefile does): run this through `{command}`.",
+              file=sys.stderr)
         return None
-    name = load_spec(os.environ["ML_PLATFORM_DATASET"]).name
+    name = load_spec(spec_path).name
     return Registry(os.environ["MLFLOW_TRACKING_URI"], name), os.environ["BENTOML_HOME"]

@@ -5,7 +5,7 @@
 A `Fate` kills a pod when a given step starts, as the kernel's OOM killer or a lost node would: the
 OOM-killed pod is reported terminated with exit code 137, reason OOMKilled; the vanished one is gone.
 
-Environment references (envFrom, valueFrom) resolve against the ConfigMaps and Secrets the test says
+Environment references (envFrom, valueFrom, and `$(NAME)` in a value) resolve against the ConfigMaps and Secrets the test says
 exist; a reference to any other name fails, as a pod would fail to start, unless marked optional. Paths that the pod would
 find on its volumes are the test's temporary directories, given as the ConfigMap's values.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import signal
@@ -34,13 +35,20 @@ def container_env(job: dict, config_maps: dict[str, dict], secrets: dict[str, di
             env.update(_lookup(secrets, source["secretRef"]["name"], "Secret"))
     for var in container.get("env", []):
         if "value" in var:
-            env[var["name"]] = var["value"]
+            env[var["name"]] = expand(var["value"], env)
         else:
             for ref_kind, objects, kind in (("secretKeyRef", secrets, "Secret"), ("configMapKeyRef", config_maps, "ConfigMap")):
                 ref = var.get("valueFrom", {}).get(ref_kind)
                 if ref and not (ref.get("optional") and ref["key"] not in objects.get(ref["name"], {})):
                     env[var["name"]] = _lookup(objects, ref["name"], kind)[ref["key"]]
     return env
+
+
+def expand(value: str, defined: dict[str, str]) -> str:
+    """`$(NAME)` replaced by a variable defined above it, as the kubelet does; an unknown one stays as
+    written, and `$$` escapes a `$`."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+                  lambda m: "$" if m[0] == "$$" else defined.get(m[1], m[0]), value)
 
 
 def _lookup(objects: dict[str, dict], name: str, kind: str) -> dict:

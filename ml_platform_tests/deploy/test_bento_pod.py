@@ -1,5 +1,5 @@
-"""The one model path on Kubernetes, run on 127.0.0.1: the Bento, with exactly the env and mounts its rendered
-Deployment gives a pod, follows a promotion and a cluster-side rollback made through the platform's
+"""The one model path on Kubernetes, run on 127.0.0.1: a model's Bento, with exactly the env and mounts its
+rendered Deployment (`bento-<model>`) gives a pod, follows a promotion and a cluster-side rollback made through the platform's
 registry (a real `mlflow server`) and the object store (a real S3 server, SeaweedFS). The pod shares no
 folder with the platform: only the bucket and the registry, as on a cluster."""
 
@@ -18,7 +18,9 @@ import httpx
 from benchmarks.service_process import HOST, free_port, stop, wait_until_up
 from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
 from ml_platform.lib.champion_bento import champion_bento
+from ml_platform.defs.model_definitions import model_definitions
 from ml_platform.lib.registry import Registry
+from ml_platform.model_scope import ModelScope
 from ml_platform.quickstart import ENV, run_platform
 from ml_platform_tests.conftest import FAST_TRAINING, write_spec
 from ml_platform_tests.deploy import bento_pod
@@ -34,11 +36,13 @@ SLACK_SECONDS = 5.0  # a model load and a busy 2-core machine, beyond the poll i
 OBJECT_STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION")
 
 
-def code_location_env(config_map: dict, storage: str, tracking_uri: str, spec_path, home) -> dict[str, str]:
+def code_location_env(config_map: dict, storage: str, tracking_uri: str, home) -> dict[str, str]:
     """The ConfigMap as the code location's pods (and so `kubectl exec` into them) read it: the bucket and
-    MLflow's address made the test's, BENTOML_HOME the pod's own folder."""
+    MLflow's address made the test's, BENTOML_HOME the pod's own folder. No ML_PLATFORM_DATASET: the
+    cluster runs the models declared under ml_platform/defs/models/."""
+    assert "ML_PLATFORM_DATASET" not in config_map
     return {**config_map, "ML_PLATFORM_STORAGE": storage, "MLFLOW_ARTIFACTS_DESTINATION": f"{storage}/mlflow",
-            "MLFLOW_TRACKING_URI": tracking_uri, "ML_PLATFORM_DATASET": str(spec_path), "BENTOML_HOME": str(home)}
+            "MLFLOW_TRACKING_URI": tracking_uri, "BENTOML_HOME": str(home)}
 
 
 def export_bento(home: str, tag: str, into) -> None:
@@ -75,20 +79,24 @@ class Follow(threading.Thread):
         return self.served_at - self.alias_at
 
 
-def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path, s3_server: S3Server):
+def test_a_models_bento_pod_follows_a_promotion_and_a_rollback_and_logs_into_its_models_folder(
+        tmp_path, s3_server: S3Server):
     objects = by_kind(build(K8S / "overlays" / "prod"))
-    deployment = objects[("Deployment", "bento")]
+    deployment = objects[("Deployment", "bento-customer-segmentation")]  # deploy/models.py's, one per model
     storage, token = s3_server.new_root("bento-pod"), secrets.token_hex(16)
     config_map = objects[("ConfigMap", "ml-platform-env")]["data"]
     config_map["ML_PLATFORM_STORAGE"] = storage  # the overlay's bucket made the test's, as the tracking URI is
-    spec_path = write_spec(tmp_path / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})
+    # The declared model, on a smaller copy of its spec so the test trains in seconds.
+    model = ModelScope(str(write_spec(tmp_path / "spec.yaml", source={"batches": 2, "rows_per_batch": 800})),
+                       "customer_segmentation")
     with mlflow_server(tmp_path, tmp_path / "unused-proxy-artifacts") as tracking_uri:
-        location = code_location_env(config_map, storage, tracking_uri, spec_path, tmp_path / "code-location-bentoml")
-        defs = build_defs(platform_resources(**{arg: location[name] for arg, name in ENV.items()}))
+        location = code_location_env(config_map, storage, tracking_uri, tmp_path / "code-location-bentoml")
+        resources = platform_resources(**{arg: location.get(name, "") for arg, name in ENV.items()})
+        defs = build_defs(resources, models=model_definitions(model))
         (tmp_path / "dagster_home").mkdir()
         instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
         assert run_platform(defs, instance) == []
-        registry = defs.resources["mlflow_tracking"].registry(defs.resources["dataset"].load().name)
+        registry = defs.resources["mlflow_tracking"].registry(model.spec().name)
         home = location["BENTOML_HOME"]
         export_bento(home, str(champion_bento(registry, home).tag), tmp_path / "image" / "bento")
 
@@ -116,12 +124,14 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path, s3_server: S
 
             promotion = Follow(registry, served, "2")
             promotion.start()
-            assert defs.resolve_job_def("retrain").execute_in_process(instance=instance, run_config=FAST_TRAINING).success
+            fast = {"ops": {model.named("trained_model"): FAST_TRAINING["ops"]["trained_model"]}}
+            assert defs.resolve_job_def(model.named("retrain")).execute_in_process(instance=instance,
+                                                                                  run_config=fast).success
             promoted_lag = promotion.lag()
 
             rollback = Follow(registry, served, "1")
             rollback.start()
-            command = subprocess.run([sys.executable, "-m", "ml_platform.rollback"], cwd=PROJECT_DIR,
+            command = subprocess.run([sys.executable, "-m", "ml_platform.rollback", "--model", model.name], cwd=PROJECT_DIR,
                                      env={**location, **s3_server.env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_DIR),
                                           "HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")},
                                      capture_output=True, text=True, timeout=120)
@@ -129,7 +139,11 @@ def test_the_bento_pod_follows_a_promotion_and_a_rollback(tmp_path, s3_server: S
             rolled_back_lag = rollback.lag()
         finally:
             client.close()
-            stop(process)
+            stop(process)  # SIGTERM: the pod closes and uploads its open inference-log segment
             instance.dispose()
+        # What the pod answered reached the model's own folder of the bucket, where its sensor reads.
+        logged = defs.resources["loop_storage"].scoped(model).inference_log_path
+        assert str(logged).startswith(f"{storage}/customer_segmentation/")
+        assert [p for p in logged.rglob("*") if p.is_file()], f"no inference log segment under {logged}"
     print(f"alias to pod: promotion {promoted_lag:.2f} s, rollback {rolled_back_lag:.2f} s (poll {poll_seconds} s)")
     assert promoted_lag < poll_seconds + SLACK_SECONDS and rolled_back_lag < poll_seconds + SLACK_SECONDS

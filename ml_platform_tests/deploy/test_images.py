@@ -45,7 +45,7 @@ def test_helm_values_and_the_instance_use_the_one_user_code_image():
 def test_every_kustomize_image_is_ours_from_the_one_source_or_a_registry_path(overlay):
     pods = [pod_spec_of(o) for o in build(K8S / "overlays" / overlay) if pod_spec_of(o)]
     references = {c["image"] for pod in pods for c in pod.get("initContainers", []) + pod["containers"]}
-    assert {OURS["USER_CODE_IMAGE"], OURS["BENTO_IMAGE"]} <= references
+    assert set(OURS.values()) <= references, "the user code and every model's Bento"
     assert all(has_registry(r) for r in references), references
     assert not [r for r in references if "ml-platform/" in r and r not in OURS.values()]
 
@@ -59,4 +59,9 @@ def test_every_chart_image_names_its_registry():
                                        "registry.example.com/ml-platform/user-code@sha256:abc"])
 def test_the_render_step_refuses_a_reference_without_registry_and_digest(reference):
     with pytest.raises(ValueError):
-        images.outputs({"USER_CODE_IMAGE": reference, "BENTO_IMAGE": OURS["BENTO_IMAGE"]})
+        images.outputs({**OURS, "USER_CODE_IMAGE": reference})
+
+
+def test_the_render_step_refuses_a_name_that_is_neither_the_user_code_nor_a_models_bento():
+    with pytest.raises(ValueError, match="BENTO_IMAGE_<MODEL>"):
+        images.outputs({**OURS, "BENTO_IMAGE": OURS["BENTO_IMAGE_IRIS"]})

@@ -1,5 +1,5 @@
-"""Every manifest under deploy/k8s, each overlay built, validates against the Kubernetes schema, and the
-Bento and MLflow are wired to the object store the way the issue asks: no volume shared between pods."""
+"""Every manifest under deploy/k8s, each overlay built, validates against the Kubernetes schema, and every
+model's Bento and MLflow are wired to the object store the way the issue asks: no volume shared between pods."""
 
 import kubernetes_validate
 import pytest
@@ -19,6 +19,16 @@ def by_kind(objects: list[dict]) -> dict[tuple[str, str], dict]:
     return {(o["kind"], o["metadata"]["name"]): o for o in objects}
 
 
+def bento_deployments(objects: dict[tuple[str, str], dict]) -> dict[str, dict]:
+    """model -> its Bento Deployment (deploy/models.py makes one per declared model)."""
+    return {o["metadata"]["labels"]["ml-platform/model"]: o for (kind, _), o in objects.items()
+            if kind == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/name") == "bento"}
+
+
+def a_bento(objects: dict[tuple[str, str], dict]) -> dict:
+    return next(iter(bento_deployments(objects).values()))
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_built_manifest_validates_against_the_kubernetes_schema(overlay):
     objects = build(K8S / "overlays" / overlay)
@@ -30,14 +40,14 @@ def test_every_built_manifest_validates_against_the_kubernetes_schema(overlay):
 
 
 def test_the_schema_check_catches_a_wrong_field():
-    bento = by_kind(build(K8S / "overlays" / "dev"))[("Deployment", "bento")]
+    bento = a_bento(by_kind(build(K8S / "overlays" / "dev")))
     bento["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bento, K8S_VERSION, strict=True)
 
 
 def test_the_raw_base_files_validate_too():
-    for path in sorted((K8S / "base").glob("*.yaml")):
+    for path in sorted([*(K8S / "base").glob("*.yaml"), *(K8S / "bento").glob("*.yaml")]):
         if path.name != "kustomization.yaml":
             for obj in load_documents(path):
                 validate_manifest(obj)
@@ -52,9 +62,14 @@ def validate_manifest(obj: dict) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(overlay):
+def test_every_bento_is_probed_limited_non_root_read_only_scaled_and_protected(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
-    deployment = objects[("Deployment", "bento")]
+    for deployment in bento_deployments(objects).values():
+        check_bento_is_probed_limited_non_root_read_only_scaled_and_protected(objects, deployment)
+
+
+def check_bento_is_probed_limited_non_root_read_only_scaled_and_protected(objects: dict, deployment: dict) -> None:
+    name = deployment["metadata"]["name"]
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
@@ -72,20 +87,21 @@ def test_the_bento_is_probed_limited_non_root_read_only_scaled_and_protected(ove
     mount = next(m for m in container["volumeMounts"] if token.startswith(m["mountPath"] + "/"))
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "ml-platform-secrets" and mount["readOnly"]
-    hpa = objects[("HorizontalPodAutoscaler", "bento")]
-    assert hpa["spec"]["scaleTargetRef"]["name"] == "bento"
+    hpa = objects[("HorizontalPodAutoscaler", name)]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == name
     assert hpa["spec"]["minReplicas"] <= deployment["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
-    pdb = objects[("PodDisruptionBudget", "bento")]
+    pdb = objects[("PodDisruptionBudget", name)]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"] or hpa["spec"]["minReplicas"] == 1
-    assert objects[("Service", "bento")]["spec"]["ports"][0]["port"] == 3000
+    assert objects[("Service", name)]["spec"]["ports"][0]["port"] == 3000
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_code_location_env_covers_what_definitions_reads_and_names_one_bucket(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
     env = objects[("ConfigMap", "ml-platform-env")]["data"]
-    assert set(ENV.values()) <= set(env)
+    assert set(ENV.values()) - set(env) == {"ML_PLATFORM_DATASET"}, (
+        "no single-model shortcut: the code location runs every model declared under ml_platform/defs/models/")
     assert env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false", "no MLflow loader in a pod unpickles"
     assert not {"ML_PLATFORM_DATA_DIR", "ML_PLATFORM_INFERENCE_LOG_DIR", "ML_PLATFORM_LABELS_DIR"} & set(env)
     assert env["ML_PLATFORM_STORAGE"].startswith("s3://") and overlay in env["ML_PLATFORM_STORAGE"]
@@ -121,13 +137,21 @@ def mounts_of(container: dict, pod: dict) -> dict[str, tuple[dict, dict]]:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_bento_follows_the_registry_and_reads_and_writes_only_the_object_store(overlay):
+def test_every_bento_follows_the_registry_and_reads_and_writes_only_the_object_store(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
-    pod = objects[("Deployment", "bento")]["spec"]["template"]["spec"]
+    for model, deployment in bento_deployments(objects).items():
+        check_bento_follows_the_registry_and_reads_and_writes_only_the_object_store(objects, model, deployment)
+
+
+def check_bento_follows_the_registry_and_reads_and_writes_only_the_object_store(objects, model, deployment) -> None:
+    pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    for name in ("MLFLOW_TRACKING_URI", "ML_PLATFORM_STORAGE"):
-        assert env[name]["valueFrom"]["configMapKeyRef"] == {"name": "ml-platform-env", "key": name}
+    assert env["MLFLOW_TRACKING_URI"]["valueFrom"]["configMapKeyRef"] == {"name": "ml-platform-env",
+                                                                         "key": "MLFLOW_TRACKING_URI"}
+    assert env["ML_PLATFORM_STORAGE_ROOT"]["valueFrom"]["configMapKeyRef"] == {"name": "ml-platform-env",
+                                                                              "key": "ML_PLATFORM_STORAGE"}
+    assert env["ML_PLATFORM_MODEL"]["value"] == model, "the model's own folder of the bucket (test_model_bentos)"
     assert 0 < float(env["ML_PLATFORM_RELOAD_SECONDS"]["value"]) <= 10, "the stated follow time depends on it"
     assert container["envFrom"] == [{"secretRef": {"name": "ml-platform-object-store", "optional": True}}], (
         "credentials from the optional Secret; none needed with a workload identity on the bento account")
@@ -145,7 +169,7 @@ def test_the_bento_follows_the_registry_and_reads_and_writes_only_the_object_sto
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_bento_may_call_dns_the_mlflow_server_and_https_only(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
-    bento_labels = objects[("Deployment", "bento")]["spec"]["template"]["metadata"]["labels"]
+    bento_labels = a_bento(objects)["spec"]["template"]["metadata"]["labels"]
     egress = [p for p in objects.values() if p["kind"] == "NetworkPolicy" and "Egress" in p["spec"]["policyTypes"]
               and p["spec"]["podSelector"]["matchLabels"].items() <= bento_labels.items()]
     rules = [rule for policy in egress for rule in policy["spec"]["egress"]]

@@ -14,16 +14,24 @@ def test_service_monitors_select_the_services_and_set_the_rules_jobs(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
     scrape = yaml.safe_load((PROJECT_DIR / "deploy" / "monitoring" / "prometheus.yml").read_text())
     honor = {job["job_name"]: job.get("honor_labels", False) for job in scrape["scrape_configs"]}
-    for name in ("bento", "pushgateway"):
-        monitor, service = objects[("ServiceMonitor", name)], objects[("Service", name)]
-        assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-        assert [s for (kind, _), s in objects.items() if kind == "Service"
-                and monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()] == [service]
+    models = {o["metadata"]["labels"]["ml-platform/model"] for (kind, _), o in objects.items()
+              if kind == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/name") == "bento"}
+    wanted = {"bento": [("Service", f"bento-{model.replace('_', '-')}") for model in sorted(models)],
+              "pushgateway": [("Service", "pushgateway")]}
+    assert len(wanted["bento"]) >= 2, "one Bento Service per declared model"
+    for name, services in wanted.items():
+        monitor = objects[("ServiceMonitor", name)]
+        assert sorted(key for key, s in objects.items() if key[0] == "Service"
+                      and monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()) == services
         [endpoint] = monitor["spec"]["endpoints"]
-        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
-        [relabel] = endpoint["relabelings"]
+        assert all(endpoint["port"] in {p["name"] for p in objects[key]["spec"]["ports"]} for key in services)
+        relabel, *by_model = endpoint["relabelings"]
         assert relabel["targetLabel"] == "job" and relabel["replacement"] in honor
         assert endpoint.get("honorLabels", False) == honor[relabel["replacement"]]
+        if name == "bento":  # every series names its model, as the alert rules group by it
+            assert by_model == [{"action": "replace", "sourceLabels": ["__meta_kubernetes_service_label_ml_platform_model"],
+                                 "targetLabel": "model"}]
+            assert all(objects[key]["metadata"]["labels"]["ml-platform/model"] in models for key in services)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -12,14 +12,15 @@ import pytest
 from ml_platform_tests.deploy.chart import chart_pods
 from ml_platform_tests.deploy.kustomize import build
 from ml_platform_tests.deploy.pod_security import pod_spec_of, restricted_violations
-from ml_platform_tests.deploy.test_k8s_manifests import K8S, OVERLAYS, by_kind
+from ml_platform_tests.deploy.test_k8s_manifests import K8S, OVERLAYS, a_bento, by_kind
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_workload_of_the_overlays_is_restricted(overlay):
     workloads = {f"{o['kind']}/{o['metadata']['name']}": pod_spec_of(o) for o in build(K8S / "overlays" / overlay)
                  if pod_spec_of(o) is not None}
-    assert {"Deployment/bento", "Deployment/mlflow", "StatefulSet/postgresql", "Deployment/pushgateway",
+    assert {"Deployment/bento-customer-segmentation", "Deployment/bento-iris", "Deployment/mlflow",
+            "StatefulSet/postgresql", "Deployment/pushgateway",
             "Job/mlflow-identities"} <= set(workloads)
     assert {name: restricted_violations(pod) for name, pod in workloads.items()} == {name: [] for name in workloads}
 
@@ -49,7 +50,7 @@ BREAKS = {
 
 @pytest.mark.parametrize("change", sorted(BREAKS))
 def test_the_checker_refuses_what_the_profile_refuses(change):
-    pod = copy.deepcopy(pod_spec_of(by_kind(build(K8S / "overlays" / "prod"))[("Deployment", "bento")]))
+    pod = copy.deepcopy(pod_spec_of(a_bento(by_kind(build(K8S / "overlays" / "prod")))))
     assert restricted_violations(pod) == []
     BREAKS[change](pod)
     assert restricted_violations(pod), change

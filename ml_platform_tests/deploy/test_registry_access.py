@@ -42,9 +42,15 @@ class Pod:
     env: list[dict]
 
 
+def role(obj: dict) -> str:
+    """A workload's name here; every model's Bento Deployment (bento-<model>) is the one role `Deployment/bento`."""
+    bento = obj["kind"] == "Deployment" and obj["metadata"]["labels"].get("app.kubernetes.io/name") == "bento"
+    return "Deployment/bento" if bento else f"{obj['kind']}/{obj['metadata']['name']}"
+
+
 def namespace_pods(overlay: str) -> dict[str, Pod]:
-    pods = {f"{o['kind']}/{o['metadata']['name']}": Pod(o["spec"]["template"]["metadata"]["labels"],
-                                                         [e for c in pod_spec_of(o)["containers"] for e in c.get("env", [])])
+    pods = {role(o): Pod(o["spec"]["template"]["metadata"]["labels"],
+                         [e for c in pod_spec_of(o)["containers"] for e in c.get("env", [])])
             for o in build(K8S / "overlays" / overlay) if pod_spec_of(o) is not None}
     values = chart_values()
     deployment, context = user_deployment(values), user_deployment_container_context(values)["k8s"]

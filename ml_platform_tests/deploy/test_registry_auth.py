@@ -142,8 +142,7 @@ def test_the_jobs_command_provisions_from_the_env_its_manifest_gives_it(registry
     server, identities, _ = registry
     [job] = [o for o in build(OVERLAY) if o["kind"] == "Job" and o["metadata"]["name"] == "mlflow-identities"]
     [container] = job["spec"]["template"]["spec"]["containers"]
-    held = {("ml-platform-env", "MLFLOW_TRACKING_URI"): server.url, ("ml-platform-env", "ML_PLATFORM_DATASET"):
-            str(SPEC_PATH), ("mlflow-auth", "admin-password"): server.admin.password}
+    held = {("ml-platform-env", "MLFLOW_TRACKING_URI"): server.url, ("mlflow-auth", "admin-password"): server.admin.password}
     for kind, identity in identities.items():
         held[(f"mlflow-{kind}-identity", "MLFLOW_TRACKING_USERNAME")] = identity.username
         held[(f"mlflow-{kind}-identity", "MLFLOW_TRACKING_PASSWORD")] = identity.password
@@ -151,8 +150,15 @@ def test_the_jobs_command_provisions_from_the_env_its_manifest_gives_it(registry
     env = {**{var["name"]: var["value"] for var in container["env"] if "value" in var},
            **{name: held[(ref["name"], ref["key"])] for name, ref in refs.items()}}
     assert container["command"][0] == "python"
-    done = subprocess.run([sys.executable, *container["command"][1:]], env={**os.environ, **env}, text=True,
+    clean = {k: v for k, v in os.environ.items() if k != "ML_PLATFORM_DATASET"}  # as in the pod: every declared model
+    done = subprocess.run([sys.executable, *container["command"][1:]], env={**clean, **env}, text=True,
                           capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines()[:2] == ["serving: password set, role ml-platform-serving",
-                                            "pipeline: password set, role ml-platform-pipeline"]
+    assert done.stdout.splitlines() == ["serving: password set, role ml-platform-serving",
+                                        "pipeline: password set, role ml-platform-pipeline",
+                                        "registered models held by the admin: ['customer-segmentation', 'iris']"]
+    with signed_in(identities["serving"]):
+        from mlflow import MlflowClient
+
+        assert MlflowClient(server.url).get_registered_model("iris").name == "iris", (
+            "the admin made iris's registered model before any training, and the serving identity reads it")

@@ -83,7 +83,11 @@ def test_the_dashboard_has_every_asked_panel_tiled_on_the_datasource_variable():
     panels = board["panels"]
     assert len({p["id"] for p in panels}) == len({(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels}) == len(panels)
     assert {p["datasource"]["uid"] for p in panels} == {"${datasource}"}
-    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "dataset"]
+    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "model", "dataset"]
+    [models] = [v for v in board["templating"]["list"] if v["name"] == "model"]
+    assert models["allValue"] == ".*", "All also matches a Bento scraped with no model label (make serve)"
+    serving = [t["expr"] for p in panels for t in p["targets"] if 'job="ml-platform-bento"' in t["expr"]]
+    assert serving and all('model=~"$model"' in expr for expr in serving), "every serving panel is per model"
     titles = " | ".join(p["title"].lower() for p in panels)
     for asked in ("request rate", "latency", "error ratio", "per model call", "predictions by class", "model version",
                   "live score", "drift share", "data freshness"):

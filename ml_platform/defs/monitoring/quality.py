@@ -44,7 +44,7 @@ def champion(registry) -> dict | None:
 
 def collect(instance: dg.DagsterInstance, model: ModelScope) -> Quality:
     """The model's quality facts from the instance's latest materializations and runs."""
-    quality = Quality(dataset=model.spec().name, retrain=_retrain(instance, model.named("retrain")))
+    quality = Quality(dataset=model.spec().name, retrain=_retrain(instance, model.named("retrain")), model=model.name)
     if live := _latest(instance, model.key("live_performance")):
         quality.live = {k: v.value for k, v in live.asset_materialization.metadata.items()}
     if drift := _latest(instance, model.key("drift_report")):
