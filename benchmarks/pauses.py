@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes per server (one: the client needs a core)")
     parser.add_argument("--shared-cores", action="store_true", help="do not pin each server to one core and its "
                         "clients (wrk, the open-loop client) to the others")
+    parser.add_argument("--peak", type=float, help="offer the open-loop rows a share of this rate instead of the "
+                        "peak just measured (to compare two builds at the same load; the table says so)")
     args = parser.parse_args()
     everywhere = os.sched_getaffinity(0)
     env = {**os.environ, "ML_PLATFORM_MODEL_TAG": MODEL_TAG, "ML_PLATFORM_SERVICE_WORKERS": str(args.workers),
@@ -163,8 +165,10 @@ def main() -> None:
                 if key == "a":
                     gc_before = buckets(port, GC_PAUSE, generation="2", cause="collector")
                     for share in (0.5, 0.8):
-                        rows.append((f"(a) at {share:.0%} of its peak, open loop", measured(
-                            port, lambda: open_loop(port, peak["rps"] * share, args.duration, bodies))))
+                        base, of = ((args.peak, f"{args.peak:,.0f} req/s (--peak)") if args.peak
+                                    else (peak["rps"], "its peak"))
+                        rows.append((f"(a) at {share:.0%} of {of}, open loop", measured(
+                            port, lambda: open_loop(port, base * share, args.duration, bodies))))
                     gc_ms = longest_ms(gc_before, buckets(port, GC_PAUSE, generation="2", cause="collector"))
             finally:
                 os.sched_setaffinity(0, everywhere)

@@ -98,7 +98,8 @@ def problems(models: list[str], images: dict[str, str]) -> list[str]:
     kept = {path.parent for path in files}
     for folder in sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []:
         if folder not in kept:
-            found.append(f"stale: {folder.relative_to(DEPLOY)} belongs to no declared model (run python deploy/models.py)")
+            found.append(f"stale: {folder.relative_to(DEPLOY)} belongs to no declared model "
+                         "(run python deploy/models.py)")
     for model in models:
         if image_key(model) not in images:
             found.append(f"missing: {image_key(model)}=<registry>/<path>@sha256:<digest> in deploy/images.env "

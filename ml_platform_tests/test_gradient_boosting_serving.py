@@ -1,5 +1,6 @@
-"""Gradient boosting is served through the pipeline itself (the compiled form is only for one-hot + scale)
-and predicts with one OpenMP thread on whichever thread calls, the thread's own setting restored after."""
+"""Gradient boosting answers as its pipeline: complete rows through the compiled forest
+(`compiled_forest.py`), a row with a null through the pipeline itself, which predicts with one OpenMP
+thread on whichever thread calls, the thread's own setting restored after."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def fitted(estimator: str, params: dict):
 def test_gradient_boosting_answers_as_its_pipeline_including_unknown_categories_and_nulls():
     pipeline = fitted("hist_gradient_boosting", {"max_iter": 30})
     served = ServedModel(pipeline, "1", "d", SPEC, source="test")
-    assert served.compiled is None
+    assert served.compiled is not None
     raw = json.loads(customer_segmentation(200, seed=99)[SPEC.feature_names].to_json(orient="records"))
     raw[0]["occupation"], raw[1]["occupation"], raw[2]["income"] = "Astronaut", None, None
     rows = add_features_to_rows(SPEC, raw)
@@ -54,6 +55,7 @@ def test_gradient_boosting_predicts_with_one_openmp_thread_on_the_calling_thread
     classifier.predict_proba = recording
     rows = add_features_to_rows(SPEC, json.loads(customer_segmentation(3, seed=5)[SPEC.feature_names].to_json(
         orient="records")))
+    rows[0]["income"] = None  # a null: the batch goes through the pipeline, in an OpenMP team
     before = _openmp_effective_n_threads()
     elsewhere = threading.Thread(target=served.predict, args=(rows,))  # not the thread that loaded the model
     elsewhere.start()

@@ -41,6 +41,7 @@ class Settings:
     log_format: str = "text"
     log_spool: str | None = None  # on an object store: the local folder records are written to before upload
     bentoml_patches: bool = True  # serving/bentoml_hot_path.py; off: BentoML's public API only, slower (serving/README)
+    alias_watch_in_child: bool = True  # the registry read in a child process, off the worker's GIL (alias_watch.py)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,6 +69,7 @@ class Settings:
             log_format=env("ML_PLATFORM_LOG_FORMAT", "text").lower(),
             log_spool=env(SPOOL_ENV) or None,
             bentoml_patches=env("ML_PLATFORM_BENTOML_PATCHES", "1").lower() not in ("0", "false", "no"),
+            alias_watch_in_child=env("ML_PLATFORM_ALIAS_WATCH_PROCESS", "1").lower() not in ("0", "false", "no"),
         )
 
 

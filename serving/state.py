@@ -74,7 +74,7 @@ class ServingState:
                                           on_load=self.swap, on_failure=self._reload_failed,
                                           on_settled=self.refusals.clear, interval_seconds=settings.reload_seconds,
                                           serving={"champion": self.champion.identity} if self.champion else None,
-                                          on_share=self._set_share)
+                                          on_share=self._set_share, watch_in_child=settings.alias_watch_in_child)
             try:
                 self.follower.poll()
             except Exception as exc:

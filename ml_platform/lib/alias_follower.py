@@ -9,7 +9,8 @@ tag with the same registry sha256 recorded at promotion (a Bento's own model, on
 promoted it); otherwise, or when the stored one is another registry's, from MLflow's artifact store,
 checked against the registry's sha256 (a Bento pod whose image carries an older model). Both paths
 build with skops only. On the same poll each role is told the canary share its loaded model is
-tagged with (`ml_platform/lib/canary.py`), 0 while it loads.
+tagged with (`ml_platform/lib/canary.py`), 0 while it loads. A service reads the aliases in a child
+process (`alias_watch.py`), so the registry client's CPU stays off the worker's GIL; loads stay here.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ class _Failure:
 class AliasFollower:
     def __init__(self, tracking_uri: str, spec: DatasetSpec, bentoml_home: str, roles: dict[str, str],
                  on_load: Callable[[str, ServedModel | None], None],
-                 on_failure: Callable[[str, str, Exception], None], on_settled: Callable[[str], None] = lambda role: None,
+                 on_failure: Callable[[str, str, Exception], None],
+                 on_settled: Callable[[str], None] = lambda role: None,
                  interval_seconds: float = 5.0, serving: dict[str, Identity] | None = None,
-                 on_share: Callable[[str, float], None] = lambda role, percent: None):
+                 on_share: Callable[[str, float], None] = lambda role, percent: None, watch_in_child: bool = False):
         """`roles` maps a role ("champion", "shadow") to the alias it follows; `serving`, the identity
         (version, sha256) each role already serves. `on_failure` is told once per refused model;
         `on_settled` when the alias names the served model again (a rollback); `on_share`, after every
-        poll, the canary share of the model each role serves."""
+        poll, the canary share of the model each role serves. `watch_in_child`: the background polls read the
+        aliases in a child process (`alias_watch.py`) rather than on this process's thread."""
         from ml_platform.lib.registry import Registry
 
         self.registry = Registry(tracking_uri, spec.name)
@@ -54,6 +57,7 @@ class AliasFollower:
         self.on_load, self.on_failure, self.on_settled, self.on_share = on_load, on_failure, on_settled, on_share
         self.identities: dict[str, Identity | None] = dict(serving or {})
         self._failed: dict[str, _Failure] = {}
+        self.watch_in_child, self._watch = watch_in_child, None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alias-follower", daemon=True)
 
@@ -62,16 +66,18 @@ class AliasFollower:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._watch is not None:
+            self._watch.close()
 
-    def poll(self) -> None:
-        """Load whatever each alias names now, if that differs from what is loaded.
+    def poll(self, read: dict[str, tuple[str | None, dict[str, str]]] | None = None) -> None:
+        """Load whatever each alias names now (`read`, else asked here), if that differs from what is loaded.
 
         A model that failed is retried with a doubling delay (up to a minute), so a repaired
         artifact is picked up without a restart and a broken one does not cost a load every poll."""
         from ml_platform.lib.registry import MODEL_SHA256_TAG
 
         for role, alias in self.roles.items():
-            version, tags = self.registry.alias_tags(alias)
+            version, tags = read[alias] if read is not None else self.registry.alias_tags(alias)
             named = None if version is None else (version, tags.get(MODEL_SHA256_TAG, ""))
             self._follow(role, alias, named, tags)
             serves_it = named is not None and self.identities.get(role) == named
@@ -113,8 +119,28 @@ class AliasFollower:
         return from_registry(self.registry, version, tags, self.spec)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.poll()
-            except Exception as exc:
-                logger.warning(f"alias poll failed, will retry: {exc}")
+        if not self.watch_in_child:
+            while not self._stop.wait(self.interval):
+                self._poll_logged()
+            return
+        from ml_platform.lib.alias_watch import AliasWatch
+
+        while not self._stop.is_set():
+            self._watch = AliasWatch(self.registry.tracking_uri, self.spec.name, sorted(set(self.roles.values())),
+                                     self.interval)
+            for line in self._watch:
+                if self._stop.is_set():
+                    break
+                if "error" in line:
+                    logger.warning(f"alias poll failed, will retry: {line['error']}")
+                    continue
+                self._poll_logged({alias: (version, tags) for alias, (version, tags) in line["aliases"].items()})
+            self._watch.close()
+            if not self._stop.wait(self.interval):
+                logger.warning("the alias watcher process ended; starting another")
+
+    def _poll_logged(self, read: dict | None = None) -> None:
+        try:
+            self.poll(read)
+        except Exception as exc:
+            logger.warning(f"alias poll failed, will retry: {exc}")

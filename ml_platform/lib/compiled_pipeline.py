@@ -5,7 +5,8 @@ columns, input validation at every step), thirty times the classifier itself, an
 once per batch while holding the GIL the HTTP loop needs. The compiled form reads the fitted
 statistics out of the pipeline `build_pipeline` makes (impute + scale numbers, impute + one-hot
 categories) and is used only if it reproduces the pipeline's probabilities on probe rows; any other
-structure, or any difference, keeps the pipeline. It takes complete rows only: imputing is left to
+structure, or any difference, keeps the pipeline. Gradient boosting's pipeline (ordinal codes, then the
+trees) compiles to `compiled_forest.CompiledBoosting` under the same check. It takes complete rows only: imputing is left to
 the pipeline, so a row with a null goes there.
 """
 
@@ -46,12 +47,17 @@ class CompiledPipeline:
         return self.classifier.predict_proba(self.transform(rows))
 
 
-def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> CompiledPipeline | None:
+def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> Any:
     """The compiled form, or None (keep the pipeline) if its structure is not ours or any answer differs."""
     import pandas as pd
 
+    from ml_platform.lib.compiled_forest import read_boosting_pipeline
+
     try:
-        compiled = _read_fitted_statistics(pipeline)
+        try:
+            compiled = _read_fitted_statistics(pipeline)
+        except ValueError:
+            compiled = read_boosting_pipeline(pipeline)  # gradient boosting's shape, or raises
         columns = [*compiled.numeric, *compiled.categorical]
         expected = pipeline.predict_proba(pd.DataFrame(probe_rows, columns=columns))
         difference = float(np.max(np.abs(compiled.predict_proba(probe_rows) - expected)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml_platform.lib import model_store
-from ml_platform.lib.compiled_pipeline import CompiledPipeline, compile_pipeline, probe_rows
+from ml_platform.lib.compiled_pipeline import compile_pipeline, probe_rows
 from ml_platform.lib.features import model_spec
 from ml_platform.lib.spec import DatasetSpec
 
@@ -33,7 +33,7 @@ class ServedModel:
     source: str
     metrics: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""  # the registry's model_sha256 of this version; "" if it was never recorded
-    compiled: CompiledPipeline | None = field(default=None, init=False, repr=False, compare=False)
+    compiled: Any = field(default=None, init=False, repr=False, compare=False)  # CompiledPipeline or CompiledBoosting
     classes: list[str] = field(default_factory=list, init=False, compare=False)
     columns: list[str] = field(default_factory=list, init=False, compare=False)
     threads: Callable[[], AbstractContextManager] = field(default=contextlib.nullcontext, init=False, repr=False,

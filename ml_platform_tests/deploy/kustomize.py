@@ -67,7 +67,8 @@ def _apply_patch(objects: list[dict], patch: dict, target: dict | None) -> None:
     """By the patch's kind and name, which must match one object; with a target, to every object it selects
     (kind and `key=value,...` label selector), the patch's own name ignored, as kustomize does."""
     if target is None:
-        matches = [o for o in objects if o["kind"] == patch["kind"] and o["metadata"]["name"] == patch["metadata"]["name"]]
+        kind, name = patch["kind"], patch["metadata"]["name"]
+        matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
         if len(matches) != 1:
             raise ValueError(f"patch {patch['kind']}/{patch['metadata']['name']} matches {len(matches)} objects")
     else:

@@ -52,7 +52,8 @@ def test_each_model_has_its_own_bento_selecting_only_its_pods(overlay):
         name = f"bento-{bento_models.k8s_name(model.name)}"
         deployment = deployments[model.name]
         assert deployment["metadata"]["name"] == name
-        assert selected(objects[("Service", name)]["spec"]["selector"], objects) == [name], "no Service reaches another model"
+        service = objects[("Service", name)]
+        assert selected(service["spec"]["selector"], objects) == [name], "no Service reaches another model"
         assert selected(objects[("PodDisruptionBudget", name)]["spec"]["selector"]["matchLabels"], objects) == [name]
         assert selected(deployment["spec"]["selector"]["matchLabels"], objects) == [name]
         assert objects[("HorizontalPodAutoscaler", name)]["spec"]["scaleTargetRef"]["name"] == name
