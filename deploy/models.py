@@ -22,6 +22,8 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parent
 sys.path.insert(0, str(DEPLOY.parent))
+sys.path.insert(0, str(DEPLOY))
+from images import BENTO_PREFIX, placeholder, read_images  # noqa: E402  (deploy/images.py, beside this)
 MODELS = DEPLOY / "k8s" / "models"
 TEMPLATE = "../../bento"  # from k8s/models/<model>
 MODEL_LABEL = "ml-platform/model"
@@ -46,13 +48,8 @@ def k8s_name(model: str) -> str:
 
 
 def image_key(model: str) -> str:
-    """The images.env line naming a model's Bento image."""
-    return f"BENTO_IMAGE_{model.upper()}"
-
-
-def image_placeholder(model: str) -> str:
-    """The model's Bento image before the overlays' images Component gives it a registry and digest."""
-    return f"ml-platform/bento-{k8s_name(model)}"
+    """The images.env line naming a model's Bento image; images.py derives its placeholder name from it."""
+    return f"{BENTO_PREFIX}{model.upper()}"
 
 
 def declared_models() -> list[str]:
@@ -75,7 +72,7 @@ def model_kustomization(model: str) -> dict:
             "resources": [TEMPLATE],
             "nameSuffix": f"-{k8s_name(model)}",
             "labels": [{"pairs": {MODEL_LABEL: model}, "includeSelectors": True}],
-            "images": [{"name": "ml-platform/bento", "newName": image_placeholder(model)}],
+            "images": [{"name": "ml-platform/bento", "newName": placeholder(image_key(model))}],
             "patches": [{"patch": yaml.safe_dump(patch, sort_keys=False)}]}
 
 
@@ -95,32 +92,34 @@ def problems(models: list[str], images: dict[str, str]) -> list[str]:
     for path, text in files.items():
         if not path.exists() or path.read_text() != text:
             found.append(f"stale: {path.relative_to(DEPLOY)} (run python deploy/models.py)")
-    kept = {path.parent for path in files}
-    for folder in sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []:
-        if folder not in kept:
-            found.append(f"stale: {folder.relative_to(DEPLOY)} belongs to no declared model "
-                         "(run python deploy/models.py)")
+    for folder in stale_folders(files):
+        found.append(f"stale: {folder.relative_to(DEPLOY)} belongs to no declared model "
+                     "(run python deploy/models.py)")
     for model in models:
         if image_key(model) not in images:
             found.append(f"missing: {image_key(model)}=<registry>/<path>@sha256:<digest> in deploy/images.env "
                          f"(the Bento image of {model}; then run python deploy/images.py)")
     declared = {image_key(model) for model in models}
-    for key in sorted(k for k in images if k.startswith("BENTO_IMAGE_") and k not in declared):
+    for key in sorted(k for k in images if k.startswith(BENTO_PREFIX) and k not in declared):
         found.append(f"stale: {key} in deploy/images.env names the Bento of no declared model")
     return found
 
 
-def main(argv: list[str]) -> int:
-    from images import read_images
+def stale_folders(files: dict[Path, str]) -> list[Path]:
+    """Model folders under k8s/models that `files` (the generator's outputs) no longer has."""
+    kept = {path.parent for path in files}
+    return sorted(p for p in MODELS.iterdir() if p.is_dir() and p not in kept) if MODELS.is_dir() else []
 
+
+def main(argv: list[str]) -> int:
     models = declared_models()
     if "--check" in argv:
         found = problems(models, read_images())
-        print("\n".join(found))
+        for line in found:
+            print(line)
         return 1 if found else 0
     files = outputs(models)
-    kept = {path.parent for path in files}
-    for folder in (p for p in MODELS.iterdir() if p.is_dir() and p not in kept) if MODELS.is_dir() else []:
+    for folder in stale_folders(files):
         shutil.rmtree(folder)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

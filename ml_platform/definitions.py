@@ -82,7 +82,7 @@ def environment_models() -> list[ModelScope]:
     """The models this environment runs: the shortcut's one spec, else every declared component model."""
     if spec_path := os.environ.get(ENV["spec_path"]):
         return [ModelScope(spec_path)]
-    return models_of(declared_models())
+    return models_of(component_models())
 
 
 @dg.definitions

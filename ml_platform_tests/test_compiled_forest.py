@@ -53,6 +53,16 @@ def test_the_forest_reproduces_scikit_learn_on_nans_categories_and_out_of_range_
     np.testing.assert_allclose(forest.predict_proba(as_trees_see_it), model.predict_proba(probe), rtol=0, atol=1e-12)
 
 
+def test_a_forest_with_numbers_only_reproduces_scikit_learn_too():
+    """No categorical split at all (iris's shape): the walk skips the category lookups."""
+    x, y = matrix(2000, seed=3)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(x[:, :2], y)
+    forest = compile_forest(model)
+    assert not forest.categorical.any()
+    probe = matrix(1000, seed=4)[0][:, :2]
+    np.testing.assert_allclose(forest.predict_proba(probe), model.predict_proba(probe), rtol=0, atol=1e-12)
+
+
 def test_the_served_gradient_boosting_pipeline_compiles_and_answers_as_the_pipeline():
     frame = add_features(SPEC, customer_segmentation(1500, seed=3))
     pipeline = build_pipeline(SPEC, "hist_gradient_boosting", {"max_iter": 30}, seed=1).fit(

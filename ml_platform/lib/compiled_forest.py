@@ -50,8 +50,8 @@ class CompiledForest:
             value = flat[offsets + self.feature[node]]
             missing = np.isnan(value)
             go_left = value <= self.threshold[node]
-            split_on_category = self.categorical[node] & ~missing
-            if split_on_category.any():
+            split_on_category = self.categorical[node] & ~missing if len(self.goes_left) > 1 else None
+            if split_on_category is not None and split_on_category.any():
                 go_left[split_on_category] = self._category_decisions(node[split_on_category],
                                                                      value[split_on_category])
             go_left = np.where(missing, self.missing_left[node], go_left)

@@ -51,13 +51,8 @@ def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> Any:
     """The compiled form, or None (keep the pipeline) if its structure is not ours or any answer differs."""
     import pandas as pd
 
-    from ml_platform.lib.compiled_forest import read_boosting_pipeline
-
     try:
-        try:
-            compiled = _read_fitted_statistics(pipeline)
-        except ValueError:
-            compiled = read_boosting_pipeline(pipeline)  # gradient boosting's shape, or raises
+        compiled = _read_compiled_form(pipeline)
         columns = [*compiled.numeric, *compiled.categorical]
         expected = pipeline.predict_proba(pd.DataFrame(probe_rows, columns=columns))
         difference = float(np.max(np.abs(compiled.predict_proba(probe_rows) - expected)))
@@ -68,6 +63,19 @@ def compile_pipeline(pipeline: Any, probe_rows: list[dict[str, Any]]) -> Any:
         logger.warning(f"compiled pipeline differs by {difference:.3g} on probe rows; serving the pipeline")
         return None
     return compiled
+
+
+def _read_compiled_form(pipeline: Any) -> Any:
+    """The first reader that knows the pipeline's shape: one-hot + scale, then gradient boosting's."""
+    from ml_platform.lib.compiled_forest import read_boosting_pipeline
+
+    refusals = []
+    for reader in (_read_fitted_statistics, read_boosting_pipeline):
+        try:
+            return reader(pipeline)
+        except ValueError as exc:
+            refusals.append(str(exc))
+    raise ValueError("; ".join(refusals))
 
 
 def _read_fitted_statistics(pipeline: Any) -> CompiledPipeline:

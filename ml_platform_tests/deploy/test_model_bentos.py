@@ -4,6 +4,7 @@ own model's pods, running its own image, and keeping its loop in the bucket fold
 location's component reads it. Adding a model and rerunning the generator adds its Bento; nothing is
 copied by hand, and a stale generation fails here."""
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,13 @@ sys.path.insert(0, str(PROJECT_DIR / "deploy"))
 import images  # noqa: E402  (deploy/images.py)
 import models as bento_models  # noqa: E402  (deploy/models.py, the generator)
 
-DECLARED = models_of(component_models())
+
+@functools.cache
+def declared() -> list:
+    """The code location's models, loaded once per test process, when a test first asks (not at collection)."""
+    return models_of(component_models())
+
+
 SECRETS = {"ml-platform-object-store": {}, "mlflow-serving-identity": {"MLFLOW_TRACKING_USERNAME": "serving",
                                                                        "MLFLOW_TRACKING_PASSWORD": "unused"}}
 
@@ -32,7 +39,7 @@ def test_the_generated_bentos_are_those_of_the_declared_models_each_with_its_ima
     check = subprocess.run([sys.executable, str(PROJECT_DIR / "deploy" / "models.py"), "--check"],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert {m.name for m in DECLARED} == {"customer_segmentation", "iris"}
+    assert {m.name for m in declared()} == {"customer_segmentation", "iris"}
 
 
 def selected(selector: dict, objects: dict, kind: str = "Deployment") -> list[str]:
@@ -45,10 +52,10 @@ def selected(selector: dict, objects: dict, kind: str = "Deployment") -> list[st
 def test_each_model_has_its_own_bento_selecting_only_its_pods(overlay):
     objects = by_kind(build(K8S / "overlays" / overlay))
     deployments = bento_deployments(objects)
-    assert sorted(deployments) == sorted(m.name for m in DECLARED)
+    assert sorted(deployments) == sorted(m.name for m in declared())
     config_map = {"ml-platform-env": objects[("ConfigMap", "ml-platform-env")]["data"]}
     root = config_map["ml-platform-env"]["ML_PLATFORM_STORAGE"]
-    for model in DECLARED:
+    for model in declared():
         name = f"bento-{bento_models.k8s_name(model.name)}"
         deployment = deployments[model.name]
         assert deployment["metadata"]["name"] == name

@@ -93,3 +93,36 @@ def test_a_challenger_under_live_evaluation_is_published_from_the_latest_decisio
     assert {k: v for k, v in values.items() if k != "ml_platform_challenger_decided_timestamp_seconds"} == {
         "ml_platform_challenger_version": 7, "ml_platform_challenger_accuracy_difference": -0.04,
         "ml_platform_challenger_labelled_records": 120, "ml_platform_challenger_tolerance": 0.01}
+
+
+def test_a_component_models_push_is_grouped_by_its_model_as_the_bentos_series_are_labelled():
+    """The Pushgateway's group path carries `model` for a component model, so quality alerts name the model
+    the serving alerts name; the shortcut's group stays keyed by dataset alone."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ml_platform.lib.quality_metrics import push
+
+    paths = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            paths.append(self.path)
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        known = {"last_landed": 1.0}
+        push(url, Quality(dataset="iris", model="iris", **known))
+        push(url, Quality(dataset="customer-segmentation", **known))
+    finally:
+        server.shutdown()
+    assert paths == ["/metrics/job/ml_platform_quality/dataset/iris/model/iris",
+                     "/metrics/job/ml_platform_quality/dataset/customer-segmentation"]

@@ -42,6 +42,8 @@ def test_the_watcher_reports_a_moved_alias_and_ends_when_its_pipe_closes(tmp_pat
     watch = AliasWatch(uri, SPEC.name, ["champion", "challenger"], interval=0.2)
     reads = iter(watch)
     first = next(reads)
+    niceness = int(Path(f"/proc/{watch.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert niceness == 19, "the reads yield the core to the worker"
     assert first == {"aliases": {"champion": ["1", {"model_sha256": "sha-1"}], "challenger": [None, {}]}}
     client.set_registered_model_alias(SPEC.name, "champion", "2")
     deadline = time.monotonic() + 30
