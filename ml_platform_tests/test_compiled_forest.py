@@ -3,10 +3,12 @@
 It reads scikit-learn's private fitted state (`compiled_forest.py`), so an upgrade that changes any of
 it must fail here rather than change what the service answers: binary and multiclass, NaNs on either
 side of a split, native categorical splits, categories the trees never saw, numbers far outside the
-training range, and the served pipeline (ordinal codes folded through the classifier's own encoder)."""
+training range, and the served pipeline (ordinal codes folded through the classifier's own encoder).
+Both evaluations are held to it: the leaf masks (`forest_masks.py`) and the level walk they fall back to."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -26,6 +28,12 @@ from ml_platform_tests.conftest import DEFAULT_SPEC
 
 SPEC = load_spec(DEFAULT_SPEC)
 INPUTS = model_spec(SPEC)
+
+
+def both_evaluations(forest):
+    """The forest as served (leaf masks) and as the walk it falls back to for trees over 64 leaves."""
+    assert forest.masks is not None, "the leaf masks were not built"
+    return [forest, dataclasses.replace(forest, masks=None)]
 
 
 def matrix(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +58,26 @@ def test_the_forest_reproduces_scikit_learn_on_nans_categories_and_out_of_range_
     probe[::11, 2] = np.nan
     probe[::13, 1] = 1e6
     as_trees_see_it = model._preprocess_X(probe, reset=False)  # categories re-coded and moved first
-    np.testing.assert_allclose(forest.predict_proba(as_trees_see_it), model.predict_proba(probe), rtol=0, atol=1e-12)
+    for evaluation in both_evaluations(forest):
+        np.testing.assert_allclose(evaluation.predict_proba(as_trees_see_it), model.predict_proba(probe),
+                                   rtol=0, atol=1e-12)
+    for batch in (1, 2, 5):  # the sizes a lightly loaded service runs
+        np.testing.assert_array_equal(forest.raw_predict(as_trees_see_it[:batch]),
+                                      both_evaluations(forest)[1].raw_predict(as_trees_see_it[:batch]))
+
+
+@pytest.mark.parametrize("max_leaf_nodes, masks", [(48, "uint64"), (90, None)])
+def test_trees_over_32_leaves_take_wider_masks_and_over_64_the_walk(max_leaf_nodes, masks):
+    x, y = matrix(6000, seed=5)
+    model = HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=max_leaf_nodes, min_samples_leaf=2,
+                                           categorical_features=[False, False, True], random_state=0).fit(x, y)
+    leaves = max(predictor.get_n_leaf_nodes() for iteration in model._predictors for predictor in iteration)
+    assert leaves > (32 if masks else 64), f"the case needs bigger trees than {leaves} leaves"
+    forest = compile_forest(model)
+    assert (forest.masks.masks.dtype.name if forest.masks else None) == masks
+    probe = matrix(1000, seed=6)[0]
+    np.testing.assert_allclose(forest.predict_proba(model._preprocess_X(probe, reset=False)),
+                               model.predict_proba(probe), rtol=0, atol=1e-12)
 
 
 def test_a_forest_with_numbers_only_reproduces_scikit_learn_too():
@@ -60,7 +87,8 @@ def test_a_forest_with_numbers_only_reproduces_scikit_learn_too():
     forest = compile_forest(model)
     assert not forest.categorical.any()
     probe = matrix(1000, seed=4)[0][:, :2]
-    np.testing.assert_allclose(forest.predict_proba(probe), model.predict_proba(probe), rtol=0, atol=1e-12)
+    for evaluation in both_evaluations(forest):
+        np.testing.assert_allclose(evaluation.predict_proba(probe), model.predict_proba(probe), rtol=0, atol=1e-12)
 
 
 def test_the_served_gradient_boosting_pipeline_compiles_and_answers_as_the_pipeline():

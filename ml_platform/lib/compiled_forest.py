@@ -1,13 +1,15 @@
-"""A fitted gradient-boosting pipeline as a handful of numpy operations per tree level, for serving.
+"""A fitted gradient-boosting pipeline as a few numpy operations per batch, for serving.
 
 scikit-learn predicts a `HistGradientBoostingClassifier` one tree at a time: 43 iterations of 4 classes
 are 172 calls of about 20 us each, most of it call overhead, and its `ColumnTransformer` adds about 3 ms
 of pandas per batch. Measured on the default champion, a 32-row batch took 9 ms, and the service's tail
 latency at half load is made of such batches. Here every tree's nodes sit in flat arrays (a leaf points
-to itself), all rows walk all trees at once, one level per step, and the pipeline's ordinal encoding is a
-dict lookup. The walk repeats `_predictor.pyx`'s decisions exactly (NaN by the node's missing side,
-categories by the node's bitset, unknown categories as missing), so the result is scikit-learn's; it is
-used only after it reproduces the pipeline's probabilities on probe rows (`compiled_pipeline`).
+to itself) and the pipeline's ordinal encoding is a dict lookup. The trees are answered through leaf
+masks (`forest_masks.py`: a fixed dozen numpy calls, about 40 us for one row), or, for trees of over 64
+leaves, by walking all rows down all trees at once, one level per step (about 260 us for one row).
+Both repeat `_predictor.pyx`'s decisions exactly (NaN by the node's missing side, categories by the
+node's bitset, unknown categories as missing), so the result is scikit-learn's; it is used only after
+it reproduces the pipeline's probabilities on probe rows (`compiled_pipeline`).
 
 It reads scikit-learn's private fitted state (`_predictors`, `_baseline_prediction`, `_bin_mapper`,
 `_loss`, the predictor node layout): scikit-learn is pinned exactly in the locks, and
@@ -16,10 +18,12 @@ It reads scikit-learn's private fitted state (`_predictors`, `_baseline_predicti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from ml_platform.lib.forest_masks import LeafMasks, leaf_masks
 
 _CATEGORIES = 256  # HGB codes categories as uint8 bins
 
@@ -40,12 +44,19 @@ class CompiledForest:
     depth: int
     baseline: np.ndarray  # (K,)
     classifier: Any  # for its loss's link: raw scores -> probabilities
+    masks: LeafMasks | None = None  # the same trees for the fixed-cost evaluation (`forest_masks.py`)
 
     def raw_predict(self, features: np.ndarray) -> np.ndarray:
         """Columns as the trees see them: the classifier's own `_preprocess_X` output (categories first)."""
+        features = np.ascontiguousarray(features, dtype=float)
+        leaves = self.masks.leaf_sums(features) if self.masks is not None else self.walk(features)
+        return self.baseline + leaves.reshape(len(features), -1, len(self.baseline)).sum(axis=1)
+
+    def walk(self, features: np.ndarray) -> np.ndarray:
+        """(rows, trees): each tree's exit leaf's value, all rows down all trees one level per step."""
         rows, width = features.shape
         node = np.repeat(self.roots[None, :], rows, axis=0)
-        flat, offsets = np.ascontiguousarray(features, dtype=float).ravel(), (np.arange(rows) * width)[:, None]
+        flat, offsets = features.ravel(), (np.arange(rows) * width)[:, None]
         for _ in range(self.depth):
             value = flat[offsets + self.feature[node]]
             missing = np.isnan(value)
@@ -56,8 +67,7 @@ class CompiledForest:
                                                                      value[split_on_category])
             go_left = np.where(missing, self.missing_left[node], go_left)
             node = np.where(go_left, self.left[node], self.right[node])
-        per_class = self.value[node].reshape(rows, -1, len(self.baseline))
-        return self.baseline + per_class.sum(axis=1)
+        return self.value[node]
 
     def _category_decisions(self, node: np.ndarray, value: np.ndarray) -> np.ndarray:
         outside = (value < 0) | (value >= _CATEGORIES)
@@ -106,9 +116,10 @@ def compile_forest(classifier: Any) -> CompiledForest:
         offset += len(nodes)
         depth = max(depth, int(nodes["depth"].max()))
     arrays = {name: np.concatenate(values) for name, values in parts.items()}
-    return CompiledForest(**arrays, goes_left=np.array(goes_left), known=known, roots=np.array(roots),
-                          depth=depth, baseline=np.asarray(classifier._baseline_prediction, dtype=float).ravel(),
-                          classifier=classifier)
+    forest = CompiledForest(**arrays, goes_left=np.array(goes_left), known=known, roots=np.array(roots),
+                            depth=depth, baseline=np.asarray(classifier._baseline_prediction, dtype=float).ravel(),
+                            classifier=classifier)
+    return replace(forest, masks=leaf_masks(forest, n_features))
 
 
 def _bits(bitset: np.ndarray) -> np.ndarray:
