@@ -27,7 +27,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui mlflow-ui serve serve-all export-bento new-model k8s-manifests clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-training wrk soak
+.PHONY: run test ui mlflow-ui serve serve-all export-bento new-model k8s-manifests clean install browser monitoring-tools state simulate-drift rollback bench-serving bench-pauses bench-forest bench-training wrk soak
 
 install: $(STAMP)
 
@@ -115,9 +115,14 @@ wrk:
 bench-serving: state wrk
 	$(BIN)/python benchmarks/serving.py
 
-# Latency at a fixed offered rate (50% and 80% of peak) and every pause, beside the closed-loop peak.
+# Latency at a fixed offered rate (50% and 80% of the closed-loop peak and of the open-loop capacity) and
+# every pause, beside the closed-loop peak.
 bench-pauses: state wrk
 	$(BIN)/python benchmarks/pauses.py
+
+# The served model's call by batch size: scikit-learn against the compiled forest's level walk and leaf masks.
+bench-forest: state
+	$(BIN)/python benchmarks/forest.py
 
 # The default spec at 1, 5 and 20 batches of 1,000,000 rows through the real assets (about 20 min on 2 cores).
 bench-training: $(STAMP)

@@ -49,7 +49,7 @@ class CompiledForest:
     def raw_predict(self, features: np.ndarray) -> np.ndarray:
         """Columns as the trees see them: the classifier's own `_preprocess_X` output (categories first)."""
         features = np.ascontiguousarray(features, dtype=float)
-        leaves = self.masks.leaf_sums(features) if self.masks is not None else self.walk(features)
+        leaves = self.masks.exit_values(features) if self.masks is not None else self.walk(features)
         return self.baseline + leaves.reshape(len(features), -1, len(self.baseline)).sum(axis=1)
 
     def walk(self, features: np.ndarray) -> np.ndarray:

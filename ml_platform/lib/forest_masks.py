@@ -12,8 +12,8 @@ Every split becomes one comparison, `column <= threshold`, over a widened row: t
 -inf (read by splits that send missing values left: -inf <= any threshold), the features as they are
 (read by the others: NaN <= x is false, even for the +inf threshold of a split that parts missing values
 from the rest), and one column per categorical split holding its decision (0 left, 1 right) from a
-257-entry table per split (256 codes, then unknown, missing or out of range: the split's missing side). Only for trees of at most 64 leaves
-(scikit-learn's default is 31); larger ones keep the walk.
+257-entry table per split (256 codes, then unknown, missing or out of range: the split's missing side).
+Only for trees of at most 64 leaves (scikit-learn's default is 31); larger ones keep the walk.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class LeafMasks:
     decisions: np.ndarray  # (categorical splits * 257,): 0.0 left, 1.0 right
     everything: Any  # all bits set, in the masks' dtype
 
-    def leaf_sums(self, features: np.ndarray) -> np.ndarray:
+    def exit_values(self, features: np.ndarray) -> np.ndarray:
         """(rows, trees): each tree's exit leaf's value."""
         codes = np.take(features, self.category_features, axis=1)
         codes = np.where((codes >= 0) & (codes < _CODES), codes, _CODES).astype(np.intp) + self.category_rows
@@ -92,7 +92,10 @@ def _leaves_under(forest: Any, root: int, number: dict[int, int]) -> dict[int, i
     """Per node of the tree: the bits of the leaves below it (a leaf: its own)."""
     bits: dict[int, int] = {}
     for node in reversed(_preorder(forest, root)):
-        bits[node] = (1 << number[node]) if node in number else bits[int(forest.left[node])] | bits[int(forest.right[node])]
+        if node in number:
+            bits[node] = 1 << number[node]
+        else:
+            bits[node] = bits[int(forest.left[node])] | bits[int(forest.right[node])]
     return bits
 
 
