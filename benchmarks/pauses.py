@@ -206,7 +206,8 @@ def main() -> None:
     print(f"{args.duration} s per row, {args.workers} worker(s) per server, one run on {len(everywhere)} cores, "
           f"{placement}.\n")
     print(table(rows))
-    print(f"\nOpen-loop capacity: {sustained:,.0f} req/s, {sustained / a['rps']:.0%} of the closed-loop peak "
+    steps_from = of if args.peak else "the closed-loop peak"
+    print(f"\nOpen-loop capacity: {sustained:,.0f} req/s, {sustained / base:.0%} of {steps_from} "
           f"(10 s steps: {'; '.join(steps)}).")
     print(f"Longest full collection (generation 2) the service timed in the open-loop rows: at most {gc_ms:.1f} ms.")
     print(f"Goals: a/b {a['rps'] / b['rps']:.1f}x >= {GOALS['ratio']:.0f}x: {'held' if a['rps'] >= GOALS['ratio'] * b['rps'] else 'NOT held'}; "
