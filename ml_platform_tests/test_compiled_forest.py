@@ -53,6 +53,9 @@ def test_the_forest_reproduces_scikit_learn_on_nans_categories_and_out_of_range_
     model.fit(x, y)
     forest = compile_forest(model)
     assert forest.categorical.any() and (forest.missing_left != forest.missing_left[0]).any(), "both paths used"
+    splits = forest.left != np.arange(len(forest.left))
+    if classes == 4:  # a split that parts missing values from all others: +inf, and NaN goes right
+        assert (splits & np.isinf(forest.threshold) & ~forest.categorical & ~forest.missing_left).any()
     probe, _ = matrix(2000, seed=2)
     probe[::7, 2] = 9.0  # a category code the trees never saw
     probe[::11, 2] = np.nan
