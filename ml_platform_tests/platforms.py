@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from sklearn.datasets import load_wine
 from upath import UPath
 
 from ml_platform.definitions import PROJECT_DIR, build_defs, platform_resources
@@ -100,3 +101,13 @@ def clone_platform(template: Platform, root: Path) -> Platform:
         if path.is_file() and old in (data := path.read_bytes()):
             path.write_bytes(data.replace(old, new))
     return platform_at(root, root / template.spec_path.relative_to(template.root), f"{root}/data")
+
+
+def write_wine_csv(folder: Path) -> Path:
+    """scikit-learn's bundled wine data as a user's CSV: 13 measurements and the cultivar to predict."""
+    data = load_wine(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace("/", "_per_"))
+    frame["cultivar"] = frame.pop("target").map(lambda t: f"cultivar_{t}")
+    folder.mkdir(parents=True)
+    frame.to_csv(folder / "2026-01.csv", index=False)
+    return folder / "2026-01.csv"

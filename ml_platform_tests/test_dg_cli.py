@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ml_platform.definitions import PROJECT_DIR
 from ml_platform_tests.project_copy import project_copy, project_env
-from ml_platform_tests.test_many_models import write_wine_csv
+from ml_platform_tests.platforms import write_wine_csv
 
 DG = Path(sys.executable).parent / "dg"  # requirements-dev.lock's dagster-dg-cli, installed by `make install`
 

@@ -13,7 +13,6 @@ import httpx
 import pandas as pd
 import pytest
 from dagster.components.testing import create_defs_folder_sandbox
-from sklearn.datasets import load_wine
 
 from benchmarks import service_process
 from ml_platform.components import PlatformModel
@@ -25,19 +24,9 @@ from ml_platform.lib.champion_bento import champion_bento
 from ml_platform.lib.landing import land_generated, landed_files, read_batch
 from ml_platform.model_scope import ModelScope, models_of
 from ml_platform.quickstart import run_platform
-from ml_platform_tests.platforms import write_spec
+from ml_platform_tests.platforms import write_spec, write_wine_csv
 
 MODELS = ["customer_segmentation", "iris", "wine"]
-
-
-def write_wine_csv(folder: Path) -> Path:
-    """scikit-learn's bundled wine data as a user's CSV: 13 measurements and the cultivar to predict."""
-    data = load_wine(as_frame=True)
-    frame = data.frame.rename(columns=lambda c: c.replace("/", "_per_"))
-    frame["cultivar"] = frame.pop("target").map(lambda t: f"cultivar_{t}")
-    folder.mkdir(parents=True)
-    frame.to_csv(folder / "2026-01.csv", index=False)
-    return folder / "2026-01.csv"
 
 
 def declare(sandbox, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ml_platform_tests.project_copy import project_copy, project_env
-from ml_platform_tests.test_many_models import write_wine_csv
+from ml_platform_tests.platforms import write_wine_csv
 
 
 def run(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
