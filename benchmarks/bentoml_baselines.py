@@ -24,8 +24,9 @@ from ml_platform.lib.model_store import read_spec_json
 from ml_platform.lib.request_schema import Prediction, record_model, records_type
 from ml_platform.lib.served_model import from_store
 from ml_platform.lib.spec import DatasetSpec
-from serving.bentoml_hot_path import (bind_api_methods, disarm_request_timers, freeze_heap, memoize_json_schemas,
+from serving.bentoml_hot_path import (bind_api_methods, disarm_request_timers, memoize_json_schemas,
                                       trace_only_when_exported)
+from serving.heap import freeze_heap
 
 MODEL_TAG = os.environ.get("ML_PLATFORM_MODEL_TAG", "customer-segmentation:latest")
 SPEC = DatasetSpec.model_validate(read_spec_json(bentoml.models.get(MODEL_TAG).path))
