@@ -57,26 +57,33 @@ def leaf_masks(forest: Any, width: int) -> LeafMasks | None:
     ends = [*forest.roots[1:], len(forest.feature)]
     columns, thresholds, masks, starts, leaf_values, leaf_offsets = [], [], [], [], [], []
     category_features, tables = [], []
+
+    def split(column: int, threshold: float, mask: int) -> None:
+        columns.append(column)
+        thresholds.append(threshold)
+        masks.append(mask)
+
     for root, end in zip(forest.roots, ends):
         leaves = [node for node in _preorder(forest, int(root)) if forest.left[node] == node]  # left to right
         if len(leaves) > MAX_LEAVES:
             return None
         under = _leaves_under(forest, int(root), {leaf: i for i, leaf in enumerate(leaves)})
         starts.append(len(columns))
-        columns.append(0), thresholds.append(np.inf), masks.append(~0)  # a no-op: no tree is empty
+        split(0, np.inf, ~0)  # a no-op that rules nothing out: no tree is without a split
         for node in range(int(root), int(end)):
             if forest.left[node] == node:
                 continue
-            masks.append(~under[int(forest.left[node])])
+            keeps = ~under[int(forest.left[node])]  # a right turn keeps every leaf but the left subtree's
             if forest.categorical[node]:
                 feature, missing_left = int(forest.feature[node]), bool(forest.missing_left[node])
                 goes_left = forest.goes_left[forest.category_row[node]]
                 table = np.append(np.where(~goes_left & ~forest.known[feature], missing_left, goes_left), missing_left)
-                columns.append(2 * width + len(tables)), thresholds.append(0.5)
-                category_features.append(feature), tables.append(~table)
+                split(2 * width + len(tables), 0.5, keeps)
+                category_features.append(feature)
+                tables.append(~table)
             else:
-                columns.append(int(forest.feature[node]) + (0 if forest.missing_left[node] else width))
-                thresholds.append(float(forest.threshold[node]))
+                column = int(forest.feature[node]) + (0 if forest.missing_left[node] else width)
+                split(column, float(forest.threshold[node]), keeps)
         leaf_offsets.append(len(leaf_values))
         leaf_values += [float(forest.value[leaf]) for leaf in leaves]
     dtype = np.uint32 if max(np.diff([*leaf_offsets, len(leaf_values)])) <= 32 else np.uint64
