@@ -60,7 +60,7 @@ class Settings:
             log_lease_seconds=float(env("ML_PLATFORM_INFERENCE_LOG_LEASE_SECONDS", "60")),
             max_body_bytes=int(env("ML_PLATFORM_MAX_BODY_BYTES", str(256 * 1024))),
             code_version=env("ML_PLATFORM_CODE_VERSION") or source_digest(),
-            access_log=env("ML_PLATFORM_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),
+            access_log=_switch("ML_PLATFORM_ACCESS_LOG", default=False),
             workers=int(env("ML_PLATFORM_SERVICE_WORKERS", "1")),
             jwt=_jwt_policy(),
             rate_limit_per_second=float(env("ML_PLATFORM_RATE_LIMIT_PER_SECOND", "0")),
@@ -68,8 +68,8 @@ class Settings:
             trusted_proxies=trusted_networks(env("ML_PLATFORM_TRUSTED_PROXIES", "")),
             log_format=env("ML_PLATFORM_LOG_FORMAT", "text").lower(),
             log_spool=env(SPOOL_ENV) or None,
-            bentoml_patches=env("ML_PLATFORM_BENTOML_PATCHES", "1").lower() not in ("0", "false", "no"),
-            alias_watch_in_child=env("ML_PLATFORM_ALIAS_WATCH_PROCESS", "1").lower() not in ("0", "false", "no"),
+            bentoml_patches=_switch("ML_PLATFORM_BENTOML_PATCHES", default=True),
+            alias_watch_in_child=_switch("ML_PLATFORM_ALIAS_WATCH_PROCESS", default=True),
         )
 
 
@@ -113,6 +113,13 @@ def source_digest() -> str:
     for path in sorted([*SOURCE_ROOT.glob("serving/*.py"), *SOURCE_ROOT.glob("ml_platform/lib/*.py")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _switch(name: str, default: bool) -> bool:
+    """An on/off setting: one that is on by default stays on unless set to 0, false or no; one that is
+    off stays off unless set to 1, true or yes."""
+    value = os.environ.get(name, "").lower()
+    return value not in ("0", "false", "no") if default else value in ("1", "true", "yes")
 
 
 def _read_secret(path: str | None) -> str | None:

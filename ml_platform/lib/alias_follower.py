@@ -69,8 +69,9 @@ class AliasFollower:
         if self._watch is not None:
             self._watch.close()
 
-    def poll(self, read: dict[str, tuple[str | None, dict[str, str]]] | None = None) -> None:
-        """Load whatever each alias names now (`read`, else asked here), if that differs from what is loaded.
+    def poll(self, read: dict[str, list] | None = None) -> None:
+        """Load whatever each alias names now (`read`: alias -> [version, tags], else asked here), if that
+        differs from what is loaded.
 
         A model that failed is retried with a doubling delay (up to a minute), so a repaired
         artifact is picked up without a restart and a broken one does not cost a load every poll."""
@@ -134,12 +135,12 @@ class AliasFollower:
                 if "error" in line:
                     logger.warning(f"alias poll failed, will retry: {line['error']}")
                     continue
-                self._poll_logged({alias: (version, tags) for alias, (version, tags) in line["aliases"].items()})
+                self._poll_logged(line["aliases"])
             self._watch.close()
             if not self._stop.wait(self.interval):
                 logger.warning("the alias watcher process ended; starting another")
 
-    def _poll_logged(self, read: dict | None = None) -> None:
+    def _poll_logged(self, read: dict[str, list] | None = None) -> None:
         try:
             self.poll(read)
         except Exception as exc:

@@ -51,12 +51,12 @@ class ServedModel:
 
         Rows carry the model's inputs: the request's fields plus the derived features, which the caller
         adds with `ml_platform.lib.features.add_features_to_rows` (the service does, and logs them)."""
-        with self.threads():
-            if self.compiled is not None and all(None not in row.values() for row in rows):
-                probabilities = self.compiled.predict_proba(rows)
-            else:
-                import pandas as pd
+        if self.compiled is not None and all(None not in row.values() for row in rows):
+            probabilities = self.compiled.predict_proba(rows)  # numpy alone: no OpenMP team to limit
+        else:
+            import pandas as pd
 
+            with self.threads():
                 probabilities = self.model.predict_proba(pd.DataFrame(rows, columns=self.columns))
         classes = self.classes
         answers = []
@@ -84,8 +84,9 @@ def single_threaded(model: Any) -> Any:
 
 
 def one_openmp_thread(model: Any) -> Callable[[], AbstractContextManager]:
-    """What each predict runs under: one OpenMP thread if the model predicts in an OpenMP team (gradient
-    boosting does, as wide as the CPUs, and has no `n_jobs`), else nothing.
+    """What each call of the pipeline itself runs under (the compiled forms are numpy alone): one OpenMP
+    thread if the model predicts in an OpenMP team (gradient boosting does, as wide as the CPUs, and has no
+    `n_jobs`), else nothing.
 
     Set around every call, not once at load: OpenMP's thread count is per calling thread, and a model is
     loaded (or reloaded, by the alias follower) on another thread than the one that predicts. The limiter
